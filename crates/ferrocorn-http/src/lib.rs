@@ -1,0 +1,18 @@
+//! HTTP/1.x for ferrocorn: request heads, body framing, chunked decoding, PROXY protocol,
+//! response heads. Nothing here knows about Python, sockets or the config file: callers pass
+//! plain options and byte slices, which is what makes this crate the piece to fuzz.
+//!
+//! The strictness follows Gunicorn (the compatibility target) where it is stricter than
+//! RFC 9112, and RFC 9112 otherwise; each decision cites its source next to the code.
+
+pub mod error;
+pub mod head;
+pub mod body;
+pub mod proxy;
+pub mod response;
+
+pub use error::HttpError;
+pub use head::{parse_request_head, Framing, Header, HeaderMap, ParseOptions, Parsed, RequestHead, Version};
+pub use body::ChunkedDecoder;
+pub use proxy::{parse_proxy_header, ProxyInfo, ProxyParsed};
+pub use response::{ResponseError, ResponsePlan, BodyFraming};
