@@ -24,6 +24,12 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     eprintln!("[{level:?}] {args}");
 }
 
+/// Writes text as given to the error log target (`wsgi.errors`, captured output).
+pub fn write_raw(bytes: &[u8]) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(bytes);
+}
+
 /// Reopens the log files (SIGUSR1).
 pub fn reopen() {}
 

@@ -1,1 +1,185 @@
-//! placeholder
+//! The few libc calls ferrocorn makes directly, each wrapped to return `io::Result`, with a
+//! `SAFETY:` note on every unsafe block.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+/// Milliseconds on CLOCK_MONOTONIC. The clock is system-wide, so values written by a worker
+/// are comparable in the master (heartbeats). Served from the vDSO: no syscall.
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
+/// An array of `u64` slots in anonymous shared memory, created by the master before forking
+/// and written by workers: the heartbeat costs one atomic store, never a syscall or a file.
+pub struct SharedSlots {
+    ptr: *mut AtomicU64,
+    len: usize,
+}
+
+// SAFETY: the memory is only accessed through atomics.
+unsafe impl Send for SharedSlots {}
+// SAFETY: as above.
+unsafe impl Sync for SharedSlots {}
+
+impl SharedSlots {
+    pub fn new(len: usize) -> io::Result<SharedSlots> {
+        let bytes = len * std::mem::size_of::<AtomicU64>();
+        // SAFETY: an anonymous shared mapping with no fd; the result is checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // Anonymous mappings are zero-filled, which is a valid AtomicU64 (0).
+        Ok(SharedSlots { ptr: ptr.cast(), len })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slot `i`; panics on an out-of-range index (a bug in slot bookkeeping, not input).
+    pub fn slot(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.len, "heartbeat slot {i} out of range");
+        // SAFETY: i < len and the mapping lives as long as `self`.
+        unsafe { &*self.ptr.add(i) }
+    }
+}
+
+impl Drop for SharedSlots {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len describe the mapping made in `new`.
+        unsafe { libc::munmap(self.ptr.cast(), self.len * std::mem::size_of::<AtomicU64>()) };
+    }
+}
+
+/// Write end of the master's self-pipe, read by the signal handler.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn queue_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = sig as u8;
+        let saved = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        // SAFETY: write(2) is async-signal-safe; the pipe is non-blocking, so a full pipe
+        // just drops the byte (the signal is coalesced, as with real signals).
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+        // SAFETY: restoring errno so the interrupted code sees its own value.
+        unsafe { *libc::__errno_location() = saved };
+    }
+}
+
+/// Creates a non-blocking close-on-exec pipe.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)?;
+    Ok((r, w))
+}
+
+/// Routes `signals` to one byte each on `write_fd` (the handler does nothing else).
+pub fn install_signal_pipe(write_fd: RawFd, signals: &[libc::c_int]) -> io::Result<()> {
+    SIGNAL_PIPE.store(write_fd, Ordering::Relaxed);
+    for &sig in signals {
+        set_handler(sig, queue_signal as *const () as libc::sighandler_t, libc::SA_RESTART)?;
+    }
+    Ok(())
+}
+
+/// Restores default dispositions (in a fresh worker) and forgets the master's pipe.
+pub fn reset_signals(signals: &[libc::c_int]) -> io::Result<()> {
+    SIGNAL_PIPE.store(-1, Ordering::Relaxed);
+    for &sig in signals {
+        set_handler(sig, libc::SIG_DFL, 0)?;
+    }
+    // SAFETY: an empty, initialised set passed to sigprocmask to unblock everything.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    Ok(())
+}
+
+/// Ignores `sig` (used for SIGPIPE: a client that goes away must be an EPIPE, not a death).
+pub fn ignore_signal(sig: libc::c_int) -> io::Result<()> {
+    set_handler(sig, libc::SIG_IGN, 0)
+}
+
+fn set_handler(sig: libc::c_int, handler: libc::sighandler_t, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is valid; we fill handler, flags and an empty mask.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = handler;
+        act.sa_flags = flags;
+        libc::sigemptyset(&mut act.sa_mask);
+        if libc::sigaction(sig, &act, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Asks the kernel to send `sig` to this process when its parent dies, then checks that the
+/// parent is still `expected_parent` (it may have died between fork and this call).
+pub fn die_with_parent(sig: libc::c_int, expected_parent: i32) -> bool {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() == expected_parent }
+}
+
+/// Waits until `fd` is readable or `timeout_ms` passes (EINTR counts as a wake-up).
+pub fn wait_readable(fd: &impl AsRawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(n > 0)
+}
+
+/// Drains the self-pipe, returning the queued signal numbers in arrival order.
+pub fn drain_pipe(fd: &impl AsRawFd) -> Vec<libc::c_int> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: buf is valid for 64 bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        out.extend(buf[..n as usize].iter().map(|&b| b as libc::c_int));
+    }
+    out
+}
+
+/// Sends `sig` to `pid`; a process that is already gone is not an error.
+pub fn kill(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(pid, sig) };
+}
+
+pub fn getpid() -> i32 {
+    std::process::id() as i32
+}

@@ -1,1 +1,414 @@
-//! placeholder
+//! A worker process: loads the app, then runs the Rust I/O engine (a tokio current-thread
+//! runtime created after fork) that accepts connections and feeds complete requests to the
+//! app executor. This module owns the worker's life: settings, heartbeat, max_requests,
+//! graceful and immediate stop.
+
+pub mod body;
+pub mod conn;
+pub mod heartbeat;
+
+use crate::log::AccessLog;
+use crate::sock::Listener;
+use crate::wsgi::{ConnInfo, Peer, WsgiContext, WsgiSettings};
+use crate::{log_error, log_info, log_warning};
+use ferrocorn_http::ParseOptions;
+use heartbeat::Heartbeat;
+use pyo3::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// Exit status of a worker that could not boot (Gunicorn's WORKER_BOOT_ERROR): the master stops.
+pub const WORKER_BOOT_ERROR: i32 = 3;
+/// Exit status of a worker that could not load the app (Gunicorn's APP_LOAD_ERROR).
+pub const APP_LOAD_ERROR: i32 = 4;
+
+/// Plain per-worker settings, taken from the config by the master.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub parse: ParseOptions,
+    /// Idle time allowed between requests on a connection.
+    pub keepalive: Duration,
+    /// Deadline for each read or write on a client; `None` when `timeout` is 0.
+    pub io_timeout: Option<Duration>,
+    /// Requests before this worker restarts (jitter already applied); 0 = never.
+    pub max_requests: u64,
+    /// Open connections per worker before accepting pauses.
+    pub worker_connections: usize,
+    pub proxy_protocol: bool,
+    /// Bodies larger than this go to a temporary file.
+    pub spill_threshold: usize,
+    pub tmp_upload_dir: Option<PathBuf>,
+    pub server_header: Vec<u8>,
+    /// Heartbeat period.
+    pub tick: Duration,
+}
+
+impl WorkerSettings {
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.io_timeout
+    }
+}
+
+/// Where the app comes from.
+pub enum AppSource {
+    /// Imported in the master before fork (`--preload`).
+    Preloaded(Py<PyAny>),
+    /// Imported by the worker after fork.
+    Uri(String),
+}
+
+/// Everything a worker needs, prepared by the master.
+pub struct WorkerSpec {
+    pub settings: WorkerSettings,
+    pub wsgi: WsgiSettings,
+    pub app: AppSource,
+    pub listeners: Vec<Listener>,
+    pub access_log: Option<AccessLog>,
+    pub heartbeat: Heartbeat,
+    /// Sync: 1 request in the app at a time.
+    pub app_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Running,
+    /// Finishing in-flight requests, accepting no more (TERM or max_requests).
+    Draining,
+}
+
+/// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
+pub struct Shared {
+    pub app: Py<PyAny>,
+    pub ctx: WsgiContext,
+    pub settings: WorkerSettings,
+    pub access_log: Option<AccessLog>,
+    pub heartbeat: Heartbeat,
+    pub app_slot: Semaphore,
+    pub lifecycle: Cell<Lifecycle>,
+    /// Woken when draining starts (idle connections close, accept loops stop).
+    pub drain: Notify,
+    requests: Cell<u64>,
+    open: Cell<usize>,
+    /// Woken whenever a connection closes.
+    conn_closed: Notify,
+    date: RefCell<(u64, Vec<u8>)>,
+}
+
+impl Shared {
+    pub fn keep_alive_allowed(&self) -> bool {
+        self.lifecycle.get() == Lifecycle::Running && !self.settings.keepalive.is_zero()
+    }
+
+    /// Counts a request; the one that reaches `max_requests` starts draining, so it is answered
+    /// with `Connection: close` and the worker exits after it.
+    pub fn count_request(&self) {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        let max = self.settings.max_requests;
+        if max > 0 && n >= max && self.lifecycle.get() == Lifecycle::Running {
+            log_info!("Autorestarting worker after current request.");
+            self.start_draining();
+        }
+    }
+
+    pub fn start_draining(&self) {
+        if self.lifecycle.get() == Lifecycle::Running {
+            self.lifecycle.set(Lifecycle::Draining);
+            self.drain.notify_waiters();
+        }
+    }
+
+    /// The `Date` header value, formatted at most once per second.
+    pub fn date(&self) -> Vec<u8> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut cached = self.date.borrow_mut();
+        if cached.0 != now || cached.1.is_empty() {
+            *cached = (now, ferrocorn_http::response::http_date(now).to_vec());
+        }
+        cached.1.clone()
+    }
+}
+
+/// Imports the app named by `uri` through `ferrocorn._app`; the error is the message to log.
+pub fn load_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, String> {
+    let module = py.import("ferrocorn._app").map_err(|e| format!("cannot import ferrocorn._app: {e}"))?;
+    match module.call_method1("load", (uri,)) {
+        Ok(app) => Ok(app.unbind()),
+        Err(e) => {
+            let is_load_error = module
+                .getattr("AppLoadError")
+                .map(|cls| e.is_instance(py, &cls))
+                .unwrap_or(false);
+            if is_load_error {
+                Err(e.value(py).to_string())
+            } else {
+                Err(crate::wsgi::format_exception(py, &e))
+            }
+        }
+    }
+}
+
+/// Runs a worker to completion; returns its exit status.
+pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
+    let app = match spec.app {
+        AppSource::Preloaded(app) => app,
+        AppSource::Uri(uri) => match load_app(py, &uri) {
+            Ok(app) => app,
+            Err(msg) => {
+                log_error!("{msg}");
+                return APP_LOAD_ERROR;
+            }
+        },
+    };
+    let ctx = match WsgiContext::new(py, spec.wsgi) {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("Worker failed to boot: {e}");
+            return WORKER_BOOT_ERROR;
+        }
+    };
+    let settings = spec.settings;
+    let listeners = spec.listeners;
+    let access_log = spec.access_log;
+    let heartbeat = spec.heartbeat;
+    let concurrency = spec.app_concurrency.max(1);
+    heartbeat.beat();
+
+    py.detach(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                log_error!("Worker failed to boot: cannot start the I/O engine: {e}");
+                return WORKER_BOOT_ERROR;
+            }
+        };
+        let shared = Rc::new(Shared {
+            app,
+            ctx,
+            settings,
+            access_log,
+            heartbeat,
+            app_slot: Semaphore::new(concurrency),
+            lifecycle: Cell::new(Lifecycle::Running),
+            drain: Notify::new(),
+            requests: Cell::new(0),
+            open: Cell::new(0),
+            conn_closed: Notify::new(),
+            date: RefCell::new((0, Vec::new())),
+        });
+        let local = tokio::task::LocalSet::new();
+        let code = local.block_on(&rt, engine(shared.clone(), listeners));
+        // Drop Python objects (the app, connection tasks' environs) with the GIL held.
+        drop(local);
+        drop(rt);
+        Python::attach(|_py| drop(shared));
+        code
+    })
+}
+
+/// What ended the engine.
+enum Stop {
+    Graceful,
+    Immediate,
+}
+
+async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
+    let stop = Rc::new(Notify::new());
+    let stop_kind = Rc::new(Cell::new(None::<Stop>));
+
+    for l in listeners {
+        match l {
+            Listener::Tcp(std_l) => {
+                let server = std_l.local_addr().ok().map(|a| (a.ip().to_string(), a.port().to_string()));
+                if std_l.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                match tokio::net::TcpListener::from_std(std_l) {
+                    Ok(tl) => {
+                        tokio::task::spawn_local(accept_tcp(tl, server, sh.clone()));
+                    }
+                    Err(e) => log_error!("cannot watch a listener: {e}"),
+                }
+            }
+            Listener::Unix { listener, .. } => {
+                if listener.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                match tokio::net::UnixListener::from_std(listener) {
+                    Ok(ul) => {
+                        tokio::task::spawn_local(accept_unix(ul, sh.clone()));
+                    }
+                    Err(e) => log_error!("cannot watch a listener: {e}"),
+                }
+            }
+        }
+    }
+
+    // Heartbeat: runs whenever the event loop is free, so a request stuck in the app stops it.
+    {
+        let sh = sh.clone();
+        tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(sh.settings.tick);
+            loop {
+                tick.tick().await;
+                sh.heartbeat.beat();
+            }
+        });
+    }
+
+    spawn_signal_watchers(&sh, &stop, &stop_kind);
+
+    loop {
+        if sh.lifecycle.get() == Lifecycle::Draining && sh.open.get() == 0 {
+            break;
+        }
+        tokio::select! {
+            _ = stop.notified() => {}
+            _ = sh.conn_closed.notified() => {}
+            _ = sh.drain.notified() => {}
+        }
+        if let Some(Stop::Immediate) = stop_kind.take() {
+            break;
+        }
+    }
+    log_info!("Worker exiting (pid: {})", std::process::id());
+    0
+}
+
+fn spawn_signal_watchers(sh: &Rc<Shared>, stop: &Rc<Notify>, stop_kind: &Rc<Cell<Option<Stop>>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let watch = |kind: SignalKind, action: Stop| {
+        let sh = sh.clone();
+        let stop = stop.clone();
+        let stop_kind = stop_kind.clone();
+        match signal(kind) {
+            Ok(mut s) => {
+                tokio::task::spawn_local(async move {
+                    while s.recv().await.is_some() {
+                        match action {
+                            Stop::Graceful => {
+                                stop_kind.set(Some(Stop::Graceful));
+                                sh.start_draining();
+                            }
+                            Stop::Immediate => stop_kind.set(Some(Stop::Immediate)),
+                        }
+                        stop.notify_one();
+                    }
+                });
+            }
+            Err(e) => log_warning!("cannot watch signal {kind:?}: {e}"),
+        }
+    };
+    watch(SignalKind::terminate(), Stop::Graceful);
+    watch(SignalKind::interrupt(), Stop::Immediate);
+    watch(SignalKind::quit(), Stop::Immediate);
+    if let Ok(mut s) = signal(SignalKind::user_defined1()) {
+        tokio::task::spawn_local(async move {
+            while s.recv().await.is_some() {
+                crate::log::reopen();
+            }
+        });
+    }
+}
+
+/// Tracks an open connection for `worker_connections` and graceful stop.
+struct OpenGuard(Rc<Shared>);
+
+impl OpenGuard {
+    fn new(sh: &Rc<Shared>) -> OpenGuard {
+        sh.open.set(sh.open.get() + 1);
+        OpenGuard(sh.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        self.0.conn_closed.notify_one();
+    }
+}
+
+/// Waits until a connection slot is free; false when the worker started draining.
+async fn wait_for_capacity(sh: &Shared) -> bool {
+    while sh.open.get() >= sh.settings.worker_connections {
+        if sh.lifecycle.get() != Lifecycle::Running {
+            return false;
+        }
+        tokio::select! {
+            _ = sh.conn_closed.notified() => {}
+            _ = sh.drain.notified() => return false,
+        }
+    }
+    sh.lifecycle.get() == Lifecycle::Running
+}
+
+async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<(String, String)>, sh: Rc<Shared>) {
+    loop {
+        if !wait_for_capacity(&sh).await {
+            return;
+        }
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = sh.drain.notified() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let conn = ConnInfo { peer: Peer::Tcp(peer), server: server.clone(), tls: false, proxy: None };
+                let guard = OpenGuard::new(&sh);
+                let sh2 = sh.clone();
+                tokio::task::spawn_local(async move {
+                    conn::serve(stream, conn, sh2).await;
+                    drop(guard);
+                });
+            }
+            Err(e) => accept_error(e).await,
+        }
+    }
+}
+
+async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
+    loop {
+        if !wait_for_capacity(&sh).await {
+            return;
+        }
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = sh.drain.notified() => return,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let conn = ConnInfo { peer: Peer::Unix, server: None, tls: false, proxy: None };
+                let guard = OpenGuard::new(&sh);
+                let sh2 = sh.clone();
+                tokio::task::spawn_local(async move {
+                    conn::serve(stream, conn, sh2).await;
+                    drop(guard);
+                });
+            }
+            Err(e) => accept_error(e).await,
+        }
+    }
+}
+
+/// Accept failures are transient (another worker won the race, or fds ran out): back off.
+async fn accept_error(e: std::io::Error) {
+    if e.kind() != std::io::ErrorKind::WouldBlock {
+        log_warning!("accept() failed: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Shared-memory heartbeat slots for up to this many live workers.
+pub const MAX_WORKER_SLOTS: usize = 4096;
+
+pub fn new_slots() -> std::io::Result<Arc<crate::sys::SharedSlots>> {
+    crate::sys::SharedSlots::new(MAX_WORKER_SLOTS).map(Arc::new)
+}

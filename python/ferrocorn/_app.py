@@ -1,0 +1,105 @@
+"""Importing the WSGI application named on the command line.
+
+Accepted forms, as Gunicorn accepts them:
+
+* ``module`` -- the variable ``application`` in ``module``
+* ``module:name`` -- a variable
+* ``module:factory()`` / ``module:factory('x', debug=True)`` -- a call with literal arguments
+
+Arguments are parsed with :mod:`ast` and evaluated with ``ast.literal_eval``: nothing in the
+application string is ever executed as code.
+"""
+
+import ast
+import importlib
+import sys
+import traceback
+
+
+class AppLoadError(Exception):
+    """The application could not be loaded; ``str()`` is the message for the user."""
+
+
+def _parse_target(target, uri):
+    try:
+        expr = ast.parse(target.strip(), mode="eval").body
+    except SyntaxError:
+        raise AppLoadError(
+            "Failed to parse %r as an attribute name or function call (in %r)." % (target, uri)
+        ) from None
+
+    if isinstance(expr, ast.Name):
+        return expr.id, None, None
+    if isinstance(expr, ast.Call):
+        if not isinstance(expr.func, ast.Name):
+            raise AppLoadError("Function reference must be a simple name: %r (in %r)." % (target, uri))
+        try:
+            args = [ast.literal_eval(arg) for arg in expr.args]
+            kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in expr.keywords}
+        except ValueError:
+            raise AppLoadError(
+                "Failed to parse arguments as literal values: %r (in %r). Only literals such as "
+                "strings, numbers, tuples, lists, dicts, True, False and None are allowed." % (target, uri)
+            ) from None
+        if any(kw.arg is None for kw in expr.keywords):
+            raise AppLoadError("Argument unpacking (**) is not allowed: %r (in %r)." % (target, uri))
+        return expr.func.id, args, kwargs
+    raise AppLoadError("Failed to parse %r as an attribute name or function call (in %r)." % (target, uri))
+
+
+def import_app(uri):
+    """Returns the application object named by ``uri``; raises AppLoadError with a clear message."""
+    module_name, sep, target = uri.partition(":")
+    if not sep:
+        target = "application"
+    if not module_name:
+        raise AppLoadError("No module name in %r: expected MODULE:VARIABLE." % uri)
+
+    name, args, kwargs = _parse_target(target, uri)
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        # Only a missing top-level module is the user's naming mistake; an ImportError raised
+        # from inside their code deserves its traceback.
+        if getattr(exc, "name", None) == module_name and exc.__traceback__.tb_next is None:
+            raise AppLoadError("No module named %r (cwd is on sys.path: %s)." % (module_name, sys.path[0] or ".")) from None
+        raise AppLoadError(
+            "Failed to import %r:\n%s" % (module_name, traceback.format_exc().rstrip())
+        ) from None
+    except BaseException:
+        raise AppLoadError(
+            "Failed to import %r:\n%s" % (module_name, traceback.format_exc().rstrip())
+        ) from None
+
+    try:
+        app = getattr(module, name)
+    except AttributeError:
+        raise AppLoadError("Failed to find attribute %r in %r." % (name, module_name)) from None
+
+    if args is not None:
+        if not callable(app):
+            raise AppLoadError("%r in %r is not callable, so it cannot be called as a factory." % (name, module_name))
+        try:
+            app = app(*args, **kwargs)
+        except TypeError as exc:
+            raise AppLoadError(
+                "Error calling the application factory %s:%s: %s\n%s"
+                % (module_name, target, exc, traceback.format_exc().rstrip())
+            ) from None
+        except BaseException:
+            raise AppLoadError(
+                "Error calling the application factory %s:%s:\n%s"
+                % (module_name, target, traceback.format_exc().rstrip())
+            ) from None
+        if app is None:
+            raise AppLoadError("The application factory %s:%s returned None." % (module_name, target))
+
+    if not callable(app):
+        raise AppLoadError("Application object must be callable: %s:%s is a %s." % (module_name, name, type(app).__name__))
+    return app
+
+
+def load(uri):
+    """Entry point used by the Rust core: returns the app or raises AppLoadError."""
+    return import_app(uri)

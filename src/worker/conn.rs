@@ -1,0 +1,445 @@
+//! One client connection: read a head, receive the body, run the app, write the response,
+//! repeat while keep-alive allows. Every wait on the client has a deadline, and the app is
+//! only entered once a request is complete.
+
+use super::body::{read_body, BodyError};
+use super::{Lifecycle, Shared};
+use crate::log::AccessRecord;
+use crate::wsgi::{format_exception, AppCall, AppFailure, ConnInfo, Input, Peer, Pull};
+use crate::{log_debug, log_error};
+use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
+use ferrocorn_http::{parse_proxy_header, parse_request_head, Framing, HttpError, Parsed, ProxyParsed, RequestHead, Version};
+use pyo3::prelude::*;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Bytes of a list/tuple response gathered before the first write; a streamed (generator)
+/// body is written as each piece is yielded instead.
+const PULL_BUDGET: usize = 256 * 1024;
+
+/// How waiting for the next request ended.
+enum HeadWait {
+    Head(RequestHead),
+    /// The client closed, went idle past keep-alive, or the worker is draining.
+    Closed,
+    /// The client sent something we refuse.
+    Refused(HttpError),
+}
+
+pub async fn serve<S>(mut stream: S, mut conn: ConnInfo, sh: Rc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+
+    if sh.settings.proxy_protocol {
+        match read_proxy_header(&mut stream, &mut buf, &sh).await {
+            Ok(Some(info)) => conn.proxy = Some(info),
+            Ok(None) => return,
+            Err(e) => {
+                refuse(&mut stream, &e).await;
+                return;
+            }
+        }
+    }
+
+    let mut first = true;
+    loop {
+        let head = match wait_for_head(&mut stream, &mut buf, &sh, first).await {
+            HeadWait::Head(h) => h,
+            HeadWait::Closed => return,
+            HeadWait::Refused(e) => {
+                log_debug!("Invalid request from {}: {e}", peer_text(&conn.peer));
+                refuse(&mut stream, &e).await;
+                return;
+            }
+        };
+        first = false;
+        sh.heartbeat.beat();
+
+        if head.expect_continue && head.framing != Framing::None {
+            if write_all(&mut stream, b"HTTP/1.1 100 Continue\r\n\r\n", &sh).await.is_err() {
+                return;
+            }
+        }
+        let body = match read_body(
+            &mut stream,
+            &mut buf,
+            head.framing,
+            sh.settings.spill_threshold,
+            sh.settings.tmp_upload_dir.as_deref(),
+            sh.settings.read_timeout(),
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(BodyError::Http(e)) => {
+                refuse(&mut stream, &e).await;
+                return;
+            }
+            Err(BodyError::Spill(e)) => {
+                log_error!("Could not store the request body in a temporary file: {e}");
+                let resp = response::error_response(500, "Internal Server Error", "Internal Server Error\n");
+                let _ = write_all(&mut stream, &resp, &sh).await;
+                return;
+            }
+            Err(BodyError::Io(_)) | Err(BodyError::TimedOut) => return,
+        };
+
+        let keep = handle(&mut stream, &head, body, &conn, &sh).await;
+        sh.heartbeat.beat();
+        if !keep {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+fn peer_text(peer: &Peer) -> String {
+    match peer {
+        Peer::Tcp(a) => a.to_string(),
+        Peer::Unix => "unix socket".into(),
+    }
+}
+
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, e: &HttpError) {
+    let status = e.status();
+    let body = format!("{}\n{e}\n", response::reason_phrase(status));
+    let resp = response::error_response(status, response::reason_phrase(status), &body);
+    let _ = stream.write_all(&resp).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn read_proxy_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    sh: &Shared,
+) -> Result<Option<ferrocorn_http::ProxyInfo>, HttpError> {
+    loop {
+        match parse_proxy_header(buf)? {
+            ProxyParsed::Complete { info, consumed } => {
+                buf.drain(..consumed);
+                return Ok(Some(info));
+            }
+            ProxyParsed::Partial => {}
+        }
+        match read_more(stream, buf, sh.settings.read_timeout()).await {
+            Some(_) => {}
+            None => return Ok(None),
+        }
+    }
+}
+
+/// Reads into `buf`; `None` on EOF, error or timeout.
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, timeout: Option<Duration>) -> Option<usize> {
+    buf.reserve(4096);
+    let read = stream.read_buf(buf);
+    let res = match timeout {
+        Some(t) => tokio::time::timeout(t, read).await.ok()?,
+        None => read.await,
+    };
+    match res {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+async fn wait_for_head<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, sh: &Shared, first: bool) -> HeadWait {
+    loop {
+        if !buf.is_empty() {
+            match parse_request_head(buf, &sh.settings.parse) {
+                Ok(Parsed::Complete { head, consumed }) => {
+                    buf.drain(..consumed);
+                    return HeadWait::Head(head);
+                }
+                Ok(Parsed::Partial) => {}
+                Err(e) => return HeadWait::Refused(e),
+            }
+        }
+        let idle = buf.is_empty() && !first;
+        if idle {
+            // Between requests: close at once when draining, else wait up to keep-alive.
+            if sh.lifecycle.get() != Lifecycle::Running {
+                return HeadWait::Closed;
+            }
+            let ka = sh.settings.keepalive;
+            let read = read_more(stream, buf, Some(ka));
+            tokio::select! {
+                r = read => if r.is_none() { return HeadWait::Closed },
+                _ = sh.drain.notified() => return HeadWait::Closed,
+            }
+        } else if read_more(stream, buf, sh.settings.read_timeout()).await.is_none() {
+            return HeadWait::Closed;
+        }
+    }
+}
+
+async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8], sh: &Shared) -> std::io::Result<()> {
+    let w = stream.write_all(data);
+    match sh.settings.read_timeout() {
+        Some(t) => tokio::time::timeout(t, w)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))?,
+        None => w.await,
+    }
+}
+
+/// What the first step of the app call produced.
+enum Started {
+    Response {
+        status: Vec<u8>,
+        code: u16,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        content_length: Option<u64>,
+        wants_close: bool,
+        call: AppCall,
+        done: bool,
+    },
+    /// Answer with this status without calling (or after failing) the app.
+    Error(u16),
+}
+
+fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
+    let uri = String::from_utf8_lossy(&head.target);
+    match f {
+        AppFailure::Raised(e) => log_error!("Error handling request {uri}\n{}", format_exception(py, e)),
+        AppFailure::NoStartResponse => {
+            log_error!("Error handling request {uri}: the application returned without calling start_response()")
+        }
+    }
+}
+
+/// Runs the app for one request and writes its response; returns whether to keep the
+/// connection open.
+async fn handle<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    body: crate::wsgi::Body,
+    conn: &ConnInfo,
+    sh: &Rc<Shared>,
+) -> bool {
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let permit = sh.app_slot.acquire().await;
+    sh.count_request();
+
+    let mut out = Vec::new();
+    let started = Python::attach(|py| {
+        let environ = match sh.ctx.build(py, head, conn, Input::new(body)) {
+            Ok(env) => env,
+            Err(e) => {
+                log_error!("Error handling request {}: {e}", String::from_utf8_lossy(&head.target));
+                return Started::Error(e.status());
+            }
+        };
+        let mut call = match AppCall::start(py, sh.app.bind(py), environ) {
+            Ok(c) => c,
+            Err(f) => {
+                report_failure(py, head, &f);
+                return Started::Error(500);
+            }
+        };
+        match call.pull(py, &mut out, PULL_BUDGET) {
+            Ok(pull) => {
+                let done = pull == Pull::Done;
+                if done {
+                    close_call(py, &mut call, head);
+                }
+                let sr = call.start_response.borrow(py);
+                Started::Response {
+                    status: sr.status.clone().unwrap_or_default(),
+                    code: sr.code,
+                    headers: sr.headers.clone(),
+                    content_length: sr.content_length,
+                    wants_close: sr.wants_close,
+                    done,
+                    call: {
+                        drop(sr);
+                        call
+                    },
+                }
+            }
+            Err(f) => {
+                report_failure(py, head, &f);
+                close_call(py, &mut call, head);
+                Started::Error(500)
+            }
+        }
+    });
+
+    let (status, code, headers, content_length, wants_close, mut call, done) = match started {
+        Started::Response { status, code, headers, content_length, wants_close, call, done } => {
+            (status, code, headers, content_length, wants_close, call, done)
+        }
+        Started::Error(code) => {
+            drop(permit);
+            let reason = response::reason_phrase(code);
+            let resp = response::error_response(code, reason, &format!("{reason}\n"));
+            let _ = write_all(stream, &resp, sh).await;
+            log_access(sh, head, conn, format!("{code} {reason}").as_bytes(), 0, &[], started_at, t0);
+            return false;
+        }
+    };
+    let permit = if done {
+        drop(permit);
+        None
+    } else {
+        Some(permit)
+    };
+
+    // A complete body without a length gets one: cheaper than chunking and it lets HTTP/1.0
+    // clients keep the connection (Gunicorn would chunk or close).
+    let length = content_length.or(if done { Some(out.len() as u64) } else { None });
+    let mut header_refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+    let length_text = length.filter(|_| content_length.is_none()).map(|n| n.to_string());
+    if let Some(text) = &length_text {
+        if !(100..200).contains(&code) && code != 204 && code != 304 {
+            header_refs.push((b"Content-Length", text.as_bytes()));
+        }
+    }
+    let server_keep = sh.keep_alive_allowed() && !wants_close;
+    let plan = response::plan(head, code, &header_refs, server_keep);
+
+    let mut wire = Vec::with_capacity(256 + out.len());
+    response::write_head(&mut wire, head.version, &status, &header_refs, &plan, &sh.date(), &sh.settings.server_header);
+    let is_head = &*head.method == "HEAD";
+    let mut sent_body: u64 = 0;
+    let mut keep = plan.keep_alive;
+    let mut remaining = match plan.framing {
+        BodyFraming::Length(n) => Some(n),
+        _ => None,
+    };
+    frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
+    out.clear();
+
+    let mut finished = done;
+    if done && plan.framing == BodyFraming::Chunked && !is_head {
+        wire.extend_from_slice(response::LAST_CHUNK);
+    }
+    let mut ok = write_all(stream, &wire, sh).await.is_ok();
+    while ok && !finished {
+        wire.clear();
+        let step = Python::attach(|py| {
+            let r = call.pull(py, &mut out, PULL_BUDGET);
+            match r {
+                Ok(Pull::Done) => {
+                    close_call(py, &mut call, head);
+                    Ok(true)
+                }
+                Ok(Pull::More) => Ok(false),
+                Err(f) => {
+                    report_failure(py, head, &f);
+                    close_call(py, &mut call, head);
+                    Err(())
+                }
+            }
+        });
+        match step {
+            Ok(done) => finished = done,
+            Err(()) => {
+                // Part of the response is on the wire: the only honest signal left is closing.
+                return false;
+            }
+        }
+        frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
+        out.clear();
+        if finished && plan.framing == BodyFraming::Chunked && !is_head {
+            wire.extend_from_slice(response::LAST_CHUNK);
+        }
+        if !wire.is_empty() {
+            ok = write_all(stream, &wire, sh).await.is_ok();
+        }
+        sh.heartbeat.beat();
+    }
+    if !finished {
+        Python::attach(|py| close_call(py, &mut call, head));
+    }
+    drop(permit);
+    if !ok {
+        return false;
+    }
+    if let Some(left) = remaining {
+        if left > 0 && !is_head {
+            // The app sent less than its Content-Length: the framing is broken, so close.
+            keep = false;
+        }
+    }
+    log_access(sh, head, conn, &status, sent_body, &header_refs, started_at, t0);
+    keep
+}
+
+fn close_call(py: Python<'_>, call: &mut AppCall, head: &RequestHead) {
+    if let Err(e) = call.close(py) {
+        log_error!(
+            "Error closing the response of {}\n{}",
+            String::from_utf8_lossy(&head.target),
+            format_exception(py, &e)
+        );
+    }
+}
+
+/// Appends `data` to `wire` framed per `plan`; HEAD bodies are dropped, and a body longer than
+/// its Content-Length is cut (as Gunicorn does).
+fn frame_into(wire: &mut Vec<u8>, data: &[u8], plan: &ResponsePlan, is_head: bool, remaining: &mut Option<u64>, sent: &mut u64) {
+    if data.is_empty() || is_head {
+        return;
+    }
+    match plan.framing {
+        BodyFraming::Empty => {}
+        BodyFraming::Length(_) => {
+            let left = remaining.unwrap_or(0);
+            let n = (data.len() as u64).min(left) as usize;
+            wire.extend_from_slice(&data[..n]);
+            *remaining = Some(left - n as u64);
+            *sent += n as u64;
+        }
+        BodyFraming::Chunked => {
+            response::write_chunk(wire, data);
+            *sent += data.len() as u64;
+        }
+        BodyFraming::UntilClose => {
+            wire.extend_from_slice(data);
+            *sent += data.len() as u64;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log_access(
+    sh: &Shared,
+    head: &RequestHead,
+    conn: &ConnInfo,
+    status: &[u8],
+    sent: u64,
+    resp_headers: &[(&[u8], &[u8])],
+    start: SystemTime,
+    t0: Instant,
+) {
+    let Some(log) = &sh.access_log else { return };
+    let remote = match (&conn.proxy, &conn.peer) {
+        (Some(p), _) if p.source.is_some() => p.source.map(|s| s.ip().to_string()).unwrap_or_default(),
+        (_, Peer::Tcp(a)) => a.ip().to_string(),
+        (_, Peer::Unix) => String::new(),
+    };
+    let req_headers: Vec<(&[u8], &[u8])> = head.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
+    let path_end = head.target.iter().position(|&b| b == b'?').unwrap_or(head.target.len());
+    let protocol = match head.version {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
+    log.write(&AccessRecord {
+        remote_addr: &remote,
+        method: &head.method,
+        path: &head.target[..path_end],
+        query: &head.query,
+        protocol,
+        status,
+        response_length: sent,
+        request_headers: &req_headers,
+        response_headers: resp_headers,
+        request_time: t0.elapsed(),
+        start,
+        pid: std::process::id(),
+    });
+}

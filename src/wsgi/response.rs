@@ -1,0 +1,149 @@
+//! Calling the application and pulling its response body out in bounded steps.
+//!
+//! The worker asks for up to `budget` bytes at a time, writes them, then asks again, so a huge
+//! or endless generator never buffers more than `budget` in memory. Lists and tuples (the
+//! common `[body]` case) are read by index without the iterator protocol.
+
+use super::start_response::StartResponse;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+/// Where the remaining body comes from.
+enum Source {
+    /// A list or tuple, read by index.
+    Seq { items: Py<PyAny>, next: usize },
+    /// Any other iterable, through `iter()`.
+    Iter(Py<PyAny>),
+    Done,
+}
+
+/// Whether the body has more to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    More,
+    Done,
+}
+
+/// Why the application's response could not be produced.
+#[derive(Debug)]
+pub enum AppFailure {
+    /// The app (or its iterable) raised.
+    Raised(PyErr),
+    /// The app returned without ever calling `start_response`.
+    NoStartResponse,
+}
+
+/// One application call in progress.
+pub struct AppCall {
+    pub start_response: Py<StartResponse>,
+    /// The returned iterable, kept for `close()`.
+    result: Option<Py<PyAny>>,
+    source: Source,
+}
+
+impl AppCall {
+    /// Calls `app(environ, start_response)`.
+    pub fn start(py: Python<'_>, app: &Bound<'_, PyAny>, environ: Bound<'_, PyDict>) -> Result<AppCall, AppFailure> {
+        let sr = Py::new(py, StartResponse::new()).map_err(AppFailure::Raised)?;
+        let result = app.call1((environ, sr.clone_ref(py))).map_err(AppFailure::Raised)?;
+        let source = if result.is_instance_of::<PyList>() || result.is_instance_of::<PyTuple>() {
+            Source::Seq { items: result.clone().unbind(), next: 0 }
+        } else {
+            match result.try_iter() {
+                Ok(it) => Source::Iter(it.into_any().unbind()),
+                Err(e) => {
+                    return Err(AppFailure::Raised(PyTypeError::new_err(format!(
+                        "the application returned a non-iterable: {e}"
+                    ))));
+                }
+            }
+        };
+        Ok(AppCall { start_response: sr, result: Some(result.unbind()), source })
+    }
+
+    /// Appends body bytes to `out` until at least `budget` bytes are there or the body ends.
+    pub fn pull(&mut self, py: Python<'_>, out: &mut Vec<u8>, budget: usize) -> Result<Pull, AppFailure> {
+        let sr = self.start_response.bind(py);
+        loop {
+            take_written(sr, out);
+            if out.len() >= budget {
+                return Ok(Pull::More);
+            }
+            let item = match &mut self.source {
+                Source::Done => break,
+                Source::Seq { items, next } => {
+                    let items = items.bind(py);
+                    let len = items.len().map_err(AppFailure::Raised)?;
+                    if *next >= len {
+                        self.source = Source::Done;
+                        continue;
+                    }
+                    let item = items.get_item(*next).map_err(AppFailure::Raised)?;
+                    *next += 1;
+                    item
+                }
+                Source::Iter(it) => {
+                    let it = it.bind(py).clone();
+                    match it.call_method0(pyo3::intern!(py, "__next__")) {
+                        Ok(item) => item,
+                        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => {
+                            self.source = Source::Done;
+                            continue;
+                        }
+                        Err(e) => return Err(AppFailure::Raised(e)),
+                    }
+                }
+            };
+            let bytes = item.cast::<PyBytes>().map_err(|_| {
+                AppFailure::Raised(PyTypeError::new_err(format!(
+                    "the response iterable yielded {}, expected bytes",
+                    item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                )))
+            })?;
+            let data = bytes.as_bytes();
+            if !data.is_empty() {
+                let mut s = sr.borrow_mut();
+                if s.status.is_none() {
+                    return Err(AppFailure::Raised(PyRuntimeError::new_err(
+                        "the application produced body data before calling start_response()",
+                    )));
+                }
+                s.body_started = true;
+                drop(s);
+                out.extend_from_slice(data);
+            }
+        }
+        take_written(sr, out);
+        if sr.borrow().status.is_none() {
+            return Err(AppFailure::NoStartResponse);
+        }
+        Ok(Pull::Done)
+    }
+
+    /// Calls the iterable's `close()` if it has one; PEP 3333 requires it on every outcome.
+    pub fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.source = Source::Done;
+        match self.result.take() {
+            Some(result) => {
+                let result = result.bind(py);
+                if result.hasattr(pyo3::intern!(py, "close"))? {
+                    result.call_method0(pyo3::intern!(py, "close"))?;
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn take_written(sr: &Bound<'_, StartResponse>, out: &mut Vec<u8>) {
+    let mut s = sr.borrow_mut();
+    if !s.written.is_empty() {
+        if out.is_empty() {
+            std::mem::swap(out, &mut s.written);
+        } else {
+            out.append(&mut s.written);
+        }
+    }
+}

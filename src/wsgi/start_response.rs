@@ -1,0 +1,186 @@
+//! `start_response` and the `write()` callable it returns (PEP 3333).
+//!
+//! Headers are validated here, in the application's call, so a bad header raises inside the
+//! app (and becomes a logged 500) instead of reaching the wire. Nothing is sent from here: the
+//! worker reads the stored status and headers once the first body bytes exist.
+
+use ferrocorn_http::response::{validate_header, validate_status};
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+/// Headers a WSGI application must not set (PEP 3333, "hop-by-hop"); the server owns framing.
+fn is_hop_by_hop(lname: &str) -> bool {
+    matches!(
+        lname,
+        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailers"
+            | "transfer-encoding" | "upgrade"
+    )
+}
+
+#[pyclass(module = "ferrocorn._core", name = "StartResponse")]
+pub struct StartResponse {
+    /// The status line as the app gave it (latin-1 bytes), e.g. `200 OK`.
+    pub status: Option<Vec<u8>>,
+    pub code: u16,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The app's Content-Length, if it sent one.
+    pub content_length: Option<u64>,
+    /// The app sent `Connection: close`: honoured by closing after this response.
+    pub wants_close: bool,
+    /// Body bytes exist, so in PEP 3333's terms the headers are sent and a later
+    /// `start_response(..., exc_info)` must re-raise.
+    pub body_started: bool,
+    /// Bytes given to `write()`, waiting for the worker to take them.
+    pub written: Vec<u8>,
+}
+
+impl StartResponse {
+    pub fn new() -> StartResponse {
+        StartResponse {
+            status: None,
+            code: 0,
+            headers: Vec::new(),
+            content_length: None,
+            wants_close: false,
+            body_started: false,
+            written: Vec::new(),
+        }
+    }
+}
+
+impl Default for StartResponse {
+    fn default() -> Self {
+        StartResponse::new()
+    }
+}
+
+/// A native `str` as latin-1 bytes (PEP 3333 "bytes-as-str"); anything above U+00FF is an error.
+fn latin1(what: &str, s: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let s = s
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(s))))?;
+    let text = s.to_cow()?;
+    if text.is_ascii() {
+        return Ok(text.as_bytes().to_vec());
+    }
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).map_err(|_| PyValueError::new_err(format!("{what} {text:?} is not latin-1"))))
+        .collect()
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
+    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
+    &v[start..end]
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        slf: &Bound<'_, Self>,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Writer> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let this = slf.borrow();
+            match exc_info {
+                Some(info) => {
+                    if this.status.is_some() && this.body_started {
+                        let value = info.get_item(1)?;
+                        return Err(PyErr::from_value(value));
+                    }
+                }
+                None if this.status.is_some() => {
+                    return Err(PyAssertionError::new_err(
+                        "start_response() was already called for this response; pass exc_info to replace the headers",
+                    ));
+                }
+                None => {}
+            }
+        }
+
+        let status_bytes = latin1("status", status)?;
+        let code = validate_status(&status_bytes)
+            .map_err(|e| PyValueError::new_err(format!("invalid status {:?}: {e}", String::from_utf8_lossy(&status_bytes))))?;
+
+        let mut out_headers = Vec::new();
+        let mut content_length = None;
+        let mut wants_close = false;
+        for item in headers.try_iter()? {
+            let item = item?;
+            let pair = item
+                .cast::<PyTuple>()
+                .map_err(|_| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(&item))))?;
+            if pair.len() != 2 {
+                return Err(PyTypeError::new_err(format!("each header must be a (name, value) tuple, got {} items", pair.len())));
+            }
+            let name = latin1("header name", &pair.get_item(0)?)?;
+            let raw_value = latin1("header value", &pair.get_item(1)?)?;
+            validate_header(&name, &raw_value).map_err(|e| {
+                // Name only: the value may carry secrets and this message can reach clients' logs.
+                PyValueError::new_err(format!("invalid response header {:?}: {e}", String::from_utf8_lossy(&name)))
+            })?;
+            let value = trim_ows(&raw_value).to_vec();
+            let lname = String::from_utf8_lossy(&name).to_ascii_lowercase();
+            if lname == "content-length" {
+                let parsed = std::str::from_utf8(&value).ok().and_then(|s| s.parse::<u64>().ok());
+                match parsed {
+                    Some(n) => content_length = Some(n),
+                    None => {
+                        return Err(PyValueError::new_err(format!(
+                            "invalid Content-Length {:?}",
+                            String::from_utf8_lossy(&value)
+                        )));
+                    }
+                }
+            } else if is_hop_by_hop(&lname) {
+                if lname == "connection" && value.eq_ignore_ascii_case(b"close") {
+                    wants_close = true;
+                }
+                continue;
+            }
+            out_headers.push((name, value));
+        }
+
+        let mut this = slf.borrow_mut();
+        this.status = Some(status_bytes);
+        this.code = code;
+        this.headers = out_headers;
+        this.content_length = content_length;
+        this.wants_close = wants_close;
+        Ok(Writer { sr: slf.clone().unbind() })
+    }
+}
+
+/// The `write()` callable returned by `start_response` (for legacy apps).
+#[pyclass(module = "ferrocorn._core", name = "Write")]
+pub struct Writer {
+    sr: Py<StartResponse>,
+}
+
+#[pymethods]
+impl Writer {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        let mut sr = self.sr.borrow_mut(py);
+        if sr.status.is_none() {
+            return Err(PyAssertionError::new_err("write() called before start_response()"));
+        }
+        let b = bytes.as_bytes();
+        if !b.is_empty() {
+            sr.body_started = true;
+            sr.written.extend_from_slice(b);
+        }
+        Ok(())
+    }
+}
