@@ -5,6 +5,7 @@
 //! The strictness follows Gunicorn (the compatibility target) where it is stricter than
 //! RFC 9112, and RFC 9112 otherwise; each decision cites its source next to the code.
 
+mod chars;
 pub mod error;
 pub mod head;
 pub mod body;
