@@ -16,4 +16,4 @@ pub use error::HttpError;
 pub use head::{parse_request_head, Framing, Header, HeaderMap, ParseOptions, Parsed, RequestHead, Version};
 pub use body::ChunkedDecoder;
 pub use proxy::{parse_proxy_header, ProxyInfo, ProxyParsed};
-pub use response::{ResponseError, ResponsePlan, BodyFraming};
+pub use response::{BodyFraming, ResponseError, ResponsePlan, http_date, reason_phrase};
