@@ -404,20 +404,20 @@ fn split_target<'a>(method: &[u8], t: &'a [u8]) -> Result<TargetParts<'a>, HttpE
         return Ok(TargetParts { path, query: b"", fragment: b"" });
     }
     // absolute-form (section 3.2.2): `scheme://authority[path][?query][#fragment]`.
-    if let Some(n) = scheme_len(t) {
-        if let Some(after) = t[n + 1..].strip_prefix(b"//") {
-            let auth_end = after.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
-            let authority = &after[..auth_end];
-            // An IP-literal must be bracketed on both sides (RFC 3986 section 3.2.2).
-            let open = memchr::memchr(b'[', authority);
-            let close = memchr::memchr(b']', authority);
-            match (open, close) {
-                (None, None) => {}
-                (Some(o), Some(c)) if o < c => {}
-                _ => return Err(HttpError::InvalidTarget),
-            }
-            return Ok(split_path_query(&after[auth_end..]));
+    if let Some(n) = scheme_len(t)
+        && let Some(after) = t[n + 1..].strip_prefix(b"//")
+    {
+        let auth_end = after.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
+        let authority = &after[..auth_end];
+        // An IP-literal must be bracketed on both sides (RFC 3986 section 3.2.2).
+        let open = memchr::memchr(b'[', authority);
+        let close = memchr::memchr(b']', authority);
+        match (open, close) {
+            (None, None) => {}
+            (Some(o), Some(c)) if o < c => {}
+            _ => return Err(HttpError::InvalidTarget),
         }
+        return Ok(split_path_query(&after[auth_end..]));
     }
     Err(HttpError::InvalidTarget)
 }
@@ -598,18 +598,10 @@ fn note_field(
                 }
             }
         }
-        4 if name.eq_ignore_ascii_case(b"host") => {
-            // RFC 9112 section 3.2: more than one Host field -> 400.
-            if std::mem::replace(&mut facts.host, true) {
-                return Err(HttpError::DuplicateField);
-            }
-        }
-        12 if name.eq_ignore_ascii_case(b"content-type") => {
-            // Singleton field (RFC 9110 section 8.3); Gunicorn 27 refuses a repeat.
-            if std::mem::replace(&mut facts.content_type, true) {
-                return Err(HttpError::DuplicateField);
-            }
-        }
+        // RFC 9112 section 3.2: more than one Host field -> 400.
+        4 if name.eq_ignore_ascii_case(b"host") => once(&mut facts.host)?,
+        // Singleton field (RFC 9110 section 8.3); Gunicorn 27 refuses a repeat.
+        12 if name.eq_ignore_ascii_case(b"content-type") => once(&mut facts.content_type)?,
         10 if name.eq_ignore_ascii_case(b"connection") => {
             for opt in value.split(|&b| b == b',') {
                 let opt = trim_ows(opt);
@@ -620,15 +612,18 @@ fn note_field(
                 }
             }
         }
+        // RFC 9110 section 10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored.
         6 if name.eq_ignore_ascii_case(b"expect") => {
-            // RFC 9110 section 10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored.
-            if version == Version::Http11 && value.eq_ignore_ascii_case(b"100-continue") {
-                *expect_continue = true;
-            }
+            *expect_continue |= version == Version::Http11 && value.eq_ignore_ascii_case(b"100-continue");
         }
         _ => {}
     }
     Ok(())
+}
+
+/// Marks a field that may appear only once as seen; a second sighting is an error.
+fn once(seen: &mut bool) -> Result<(), HttpError> {
+    if std::mem::replace(seen, true) { Err(HttpError::DuplicateField) } else { Ok(()) }
 }
 
 /// `Content-Length = 1*DIGIT` (RFC 9110 section 8.6): no sign, no list, no spaces inside.

@@ -72,13 +72,11 @@ pub struct ResponsePlan {
 pub fn validate_status(status: &[u8]) -> Result<u16, ResponseError> {
     let code = status_code(status).ok_or(ResponseError::InvalidStatus)?;
     match status.get(3) {
-        None => {}
-        Some(b' ') => {
-            // reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ), RFC 9112 section 4.
-            if !status[4..].iter().all(|&b| FIELD_VALUE[b as usize]) {
-                return Err(ResponseError::InvalidReasonPhrase);
-            }
+        // reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ), RFC 9112 section 4.
+        Some(b' ') if !status[4..].iter().all(|&b| FIELD_VALUE[b as usize]) => {
+            return Err(ResponseError::InvalidReasonPhrase);
         }
+        None | Some(b' ') => {}
         Some(_) => return Err(ResponseError::InvalidStatus),
     }
     if code < 100 {
