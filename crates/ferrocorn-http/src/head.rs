@@ -1,6 +1,7 @@
 //! Request heads: request line and header fields, with Gunicorn's limits and strictness knobs.
 
 use crate::HttpError;
+use crate::chars::{is_token, trim_ows, FIELD_VALUE};
 
 /// HTTP version of a request (only 1.0 and 1.1 are accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +105,681 @@ pub enum Parsed {
     Partial,
 }
 
+/// Gunicorn clamps `limit_request_fields` to this (its `MAX_HEADERS`), and uses it for 0.
+const MAX_FIELDS: usize = 32768;
+/// Gunicorn 27 treats `limit_request_field_size = 0` as its default field size rather than
+/// "unlimited" (the corpus case `limit_header_default_01` refuses an 8 KiB field with 0).
+const DEFAULT_FIELD_SIZE: usize = 8190;
+/// "Unlimited" request line (`limit_request_line = 0`) still stops here, so a client can
+/// never make us buffer without end.
+const UNLIMITED_LINE_CAP: usize = 64 * 1024;
+/// When any limit is 0, the whole head is also capped at this size.
+const UNLIMITED_HEAD_CAP: usize = 1024 * 1024;
+
+/// The effective limits after Gunicorn's mapping of 0 and out-of-range values.
+struct Limits {
+    line: usize,
+    fields: usize,
+    field_size: usize,
+    head: usize,
+}
+
+impl Limits {
+    fn new(o: &ParseOptions) -> Self {
+        let any_zero =
+            o.limit_request_line == 0 || o.limit_request_fields == 0 || o.limit_request_field_size == 0;
+        Limits {
+            line: if o.limit_request_line == 0 { UNLIMITED_LINE_CAP } else { o.limit_request_line },
+            fields: if o.limit_request_fields == 0 || o.limit_request_fields > MAX_FIELDS {
+                MAX_FIELDS
+            } else {
+                o.limit_request_fields
+            },
+            field_size: if o.limit_request_field_size == 0 {
+                DEFAULT_FIELD_SIZE
+            } else {
+                o.limit_request_field_size
+            },
+            head: if any_zero { UNLIMITED_HEAD_CAP } else { usize::MAX },
+        }
+    }
+}
+
+/// Offsets of a complete head inside the buffer, found without allocating.
+struct Frame {
+    /// Request line, without its CRLF.
+    line: (usize, usize),
+    /// Field lines, each with its CRLF, without the final empty line.
+    fields: (usize, usize),
+    /// One past the final LF.
+    end: usize,
+}
+
+#[inline]
+fn is_ws(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Finds the end of the head and enforces every limit and the CRLF rule on the bytes seen so
+/// far, so that `Ok(None)` ("read more") is only ever returned for a prefix that could still
+/// become a head within the limits.
+///
+/// Why not httparse here: Gunicorn's rules differ from httparse's on exactly the points this
+/// pass decides. httparse accepts bare LF line endings (Gunicorn and RFC 9112 section 2.2 let
+/// us refuse them), skips any number of leading empty lines (Gunicorn tolerates one), cannot
+/// parse obs-fold or whitespace before the colon in requests (Gunicorn has settings for
+/// both), and has no notion of per-line limits on a partial head. Wrapping it would mean
+/// scanning every line twice, so the head is scanned once here with `memchr`.
+fn frame(buf: &[u8], opts: &ParseOptions, lim: &Limits) -> Result<Option<Frame>, HttpError> {
+    // RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the
+    // request line. Gunicorn ignores exactly one and refuses a second.
+    let start = match buf {
+        [] | [b'\r'] => return Ok(None),
+        [b'\n', ..] => return Err(HttpError::BareLf),
+        [b'\r', b'\n', rest @ ..] => match rest {
+            [] | [b'\r'] => return Ok(None),
+            [b'\r', b'\n', ..] | [b'\n', ..] => return Err(HttpError::UnexpectedEmptyLine),
+            _ => 2,
+        },
+        _ => 0,
+    };
+
+    let rl = &buf[start..];
+    let Some(lf) = memchr::memchr(b'\n', rl) else {
+        // The CR of the line may already be here, hence the +1.
+        if rl.len() > lim.line.saturating_add(1) {
+            return Err(HttpError::RequestLineTooLarge);
+        }
+        return Ok(None);
+    };
+    if lf == 0 || rl[lf - 1] != b'\r' {
+        return Err(HttpError::BareLf);
+    }
+    if lf - 1 > lim.line {
+        return Err(HttpError::RequestLineTooLarge);
+    }
+    let line = (start, start + lf - 1);
+    let fields_start = start + lf + 1;
+
+    let mut pos = fields_start;
+    let mut count = 0usize;
+    // Size of the current field so far, counting CRLF per line like Gunicorn does.
+    let mut field_len = 0usize;
+    loop {
+        let rest = &buf[pos..];
+        let (content, complete) = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                if i == 0 || rest[i - 1] != b'\r' {
+                    return Err(HttpError::BareLf);
+                }
+                if i == 1 {
+                    return Ok(Some(Frame { line, fields: (fields_start, pos), end: pos + 2 }));
+                }
+                (i - 1, true)
+            }
+            None => {
+                if rest.is_empty() || rest == b"\r" {
+                    return Ok(None);
+                }
+                // The final size is at least what is here plus the LF.
+                (rest.len() - 1, false)
+            }
+        };
+        let cost = content + 2;
+        if is_ws(rest[0]) {
+            // obs-fold (RFC 9112 section 5.2): a continuation of the previous field.
+            if count == 0 {
+                // RFC 9112 section 2.2: whitespace before the first field must be refused.
+                return Err(HttpError::InvalidHeaderLine);
+            }
+            if !opts.permit_obsolete_folding {
+                return Err(HttpError::ObsoleteFolding);
+            }
+            field_len = field_len.saturating_add(cost);
+        } else {
+            count += 1;
+            if count > lim.fields {
+                return Err(HttpError::TooManyFields);
+            }
+            field_len = cost;
+        }
+        if field_len > lim.field_size {
+            return Err(HttpError::FieldTooLarge);
+        }
+        if !complete {
+            if buf.len() > lim.head {
+                return Err(HttpError::FieldTooLarge);
+            }
+            return Ok(None);
+        }
+        pos += content + 2;
+    }
+}
+
 /// Parses a request head from the start of `buf`.
+///
+/// Returns [`Parsed::Partial`] when more bytes are needed; every limit in `opts` has then
+/// been checked against the bytes present, so a caller that keeps reading on `Partial` never
+/// holds more than the limits allow. Bytes after `consumed` (a body, or the next pipelined
+/// request) are not looked at.
 pub fn parse_request_head(buf: &[u8], opts: &ParseOptions) -> Result<Parsed, HttpError> {
-    let _ = (buf, opts);
-    Err(HttpError::Invalid("parser not written yet"))
+    let lim = Limits::new(opts);
+    let Some(fr) = frame(buf, opts, &lim)? else {
+        return Ok(Parsed::Partial);
+    };
+    let mut head = parse_request_line(&buf[fr.line.0..fr.line.1], opts)?;
+    parse_fields(&buf[fr.fields.0..fr.fields.1], opts, &mut head)?;
+    Ok(Parsed::Complete { head, consumed: fr.end })
+}
+
+/// Request line: `method SP request-target SP HTTP-version` (RFC 9112 section 3). Like
+/// Gunicorn, exactly single spaces separate the three parts.
+fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, HttpError> {
+    let sp1 = memchr::memchr(b' ', line).ok_or(HttpError::InvalidRequestLine)?;
+    let rest = &line[sp1 + 1..];
+    let sp2 = memchr::memchr(b' ', rest).ok_or(HttpError::InvalidRequestLine)?;
+    let (method, target, version) = (&line[..sp1], &rest[..sp2], &rest[sp2 + 1..]);
+
+    // RFC 9110 section 9.1: a method is a token. Gunicorn also refuses, unless
+    // `permit_unconventional_http_method` is set, methods with lowercase letters or '#', and
+    // methods shorter than 3 or longer than 20 bytes: no registered method looks like that,
+    // and such lines are more often garbage or attacks than real requests.
+    if !opts.permit_unconventional_http_method
+        && (!(3..=20).contains(&method.len()) || method.iter().any(|&b| b.is_ascii_lowercase() || b == b'#'))
+    {
+        return Err(HttpError::InvalidMethod);
+    }
+    if !is_token(method) {
+        return Err(HttpError::InvalidMethod);
+    }
+    let method = std::str::from_utf8(method).map_err(|_| HttpError::InvalidMethod)?;
+    // Methods are case-sensitive (RFC 9110 section 9.1); folding is Gunicorn's opt-in knob.
+    let method: Box<str> =
+        if opts.casefold_http_method { method.to_ascii_uppercase().into() } else { method.into() };
+
+    if target.is_empty() {
+        return Err(HttpError::InvalidRequestLine);
+    }
+    let parts = split_target(method.as_bytes(), target)?;
+    let version = parse_version(version)?;
+
+    Ok(RequestHead {
+        method,
+        target: target.into(),
+        path: percent_decode(parts.path),
+        query: parts.query.into(),
+        fragment: parts.fragment.into(),
+        version,
+        headers: Vec::new(),
+        framing: Framing::None,
+        keep_alive: version == Version::Http11,
+        expect_continue: false,
+    })
+}
+
+/// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 section 2.3).
+fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
+    match *v {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            match (major, minor) {
+                (b'1', b'0') => Ok(Version::Http10),
+                // RFC 9112 section 2.3: a higher minor version is handled as the highest minor
+                // version we implement.
+                (b'1', _) => Ok(Version::Http11),
+                _ => Err(HttpError::UnsupportedVersion),
+            }
+        }
+        _ => Err(HttpError::InvalidVersion),
+    }
+}
+
+/// The pieces of a request-target the application sees.
+struct TargetParts<'a> {
+    path: &'a [u8],
+    query: &'a [u8],
+    fragment: &'a [u8],
+}
+
+/// Splits `path?query#fragment`; the fragment is cut first, as URL parsers (and so Gunicorn)
+/// do, so a `?` after `#` belongs to the fragment.
+fn split_path_query(s: &[u8]) -> TargetParts<'_> {
+    let (before, fragment) = match memchr::memchr(b'#', s) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &b""[..]),
+    };
+    let (path, query) = match memchr::memchr(b'?', before) {
+        Some(i) => (&before[..i], &before[i + 1..]),
+        None => (before, &b""[..]),
+    };
+    TargetParts { path, query, fragment }
+}
+
+/// The scheme of an absolute URI, `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986
+/// section 3.1), if `s` starts with one followed by `:`; returns the length of the scheme.
+fn scheme_len(s: &[u8]) -> Option<usize> {
+    let colon = memchr::memchr(b':', s)?;
+    let scheme = &s[..colon];
+    let ok = scheme.first().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    ok.then_some(colon)
+}
+
+/// Checks the request-target's form (RFC 9112 section 3.2) and splits it.
+fn split_target<'a>(method: &[u8], t: &'a [u8]) -> Result<TargetParts<'a>, HttpError> {
+    // Only visible ASCII: RFC 3986 has no raw space, control or non-ASCII byte, and Gunicorn
+    // refuses them, so nothing downstream has to guess an encoding.
+    for &b in t {
+        if b == 0 {
+            return Err(HttpError::NulByte);
+        }
+        if !(0x21..=0x7e).contains(&b) {
+            return Err(HttpError::InvalidTarget);
+        }
+    }
+    // origin-form (section 3.2.1); "//x" is a path here, not a network-path reference.
+    if t[0] == b'/' {
+        return Ok(split_path_query(t));
+    }
+    // asterisk-form (section 3.2.4) is only for OPTIONS.
+    if t == b"*" {
+        return if method == b"OPTIONS" {
+            Ok(TargetParts { path: t, query: b"", fragment: b"" })
+        } else {
+            Err(HttpError::InvalidTarget)
+        };
+    }
+    // authority-form (section 3.2.3) is only for CONNECT: `host:port`.
+    if method == b"CONNECT" {
+        let colon = memchr::memrchr(b':', t).ok_or(HttpError::InvalidTarget)?;
+        let port = &t[colon + 1..];
+        if colon == 0 || port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
+            return Err(HttpError::InvalidTarget);
+        }
+        // PATH_INFO for CONNECT is what Gunicorn's URL splitter makes of it: a leading
+        // `name:` that looks like a scheme is taken as one ("example.com:443" -> "443").
+        let path = match scheme_len(t) {
+            Some(n) => &t[n + 1..],
+            None => t,
+        };
+        return Ok(TargetParts { path, query: b"", fragment: b"" });
+    }
+    // absolute-form (section 3.2.2): `scheme://authority[path][?query][#fragment]`.
+    if let Some(n) = scheme_len(t)
+        && let Some(after) = t[n + 1..].strip_prefix(b"//")
+    {
+        let auth_end = after.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
+        let authority = &after[..auth_end];
+        // An IP-literal must be bracketed on both sides (RFC 3986 section 3.2.2).
+        let open = memchr::memchr(b'[', authority);
+        let close = memchr::memchr(b']', authority);
+        match (open, close) {
+            (None, None) => {}
+            (Some(o), Some(c)) if o < c => {}
+            _ => return Err(HttpError::InvalidTarget),
+        }
+        return Ok(split_path_query(&after[auth_end..]));
+    }
+    Err(HttpError::InvalidTarget)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` escapes (RFC 3986 section 2.1); a `%` not followed by two hex digits is kept
+/// as it is, like Python's `unquote` that Gunicorn uses.
+fn percent_decode(s: &[u8]) -> Box<[u8]> {
+    if memchr::memchr(b'%', s).is_none() {
+        return s.into();
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' {
+            let hi = s.get(i + 1).copied().and_then(hex_val);
+            let lo = s.get(i + 2).copied().and_then(hex_val);
+            if let (Some(h), Some(l)) = (hi, lo) {
+                out.push((h << 4) | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out.into()
+}
+
+/// What the framing-related fields said, gathered while walking the field lines.
+#[derive(Default)]
+struct FieldFacts {
+    content_length: Option<u64>,
+    /// Any `Transfer-Encoding` field was present.
+    transfer_encoding: bool,
+    chunked: bool,
+    /// A coding (gzip, ...) the app will see undecoded; Gunicorn closes after such a request.
+    other_coding: bool,
+    host: bool,
+    content_type: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+/// Walks the field lines (each ending in CRLF; `frame` has checked CRLF, limits and
+/// obs-fold permission) and fills `head.headers`, `framing`, `keep_alive`, `expect_continue`.
+fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Result<(), HttpError> {
+    let mut facts = FieldFacts::default();
+    let mut lines = block.split_inclusive(|&b| b == b'\n').map(|l| &l[..l.len() - 2]).peekable();
+    head.headers.reserve(16);
+
+    while let Some(line) = lines.next() {
+        // RFC 9112 section 5: field-line = field-name ":" OWS field-value OWS.
+        let colon = match memchr::memchr(b':', line) {
+            Some(c) if c > 0 => c,
+            _ => return Err(HttpError::InvalidHeaderLine),
+        };
+        let mut name = &line[..colon];
+        // RFC 9112 section 5.1: no whitespace is allowed between name and colon, and a
+        // server MUST refuse it; Gunicorn's `strip_header_spaces` removes it instead.
+        if opts.strip_header_spaces {
+            while let [rest @ .., b' ' | b'\t'] = name {
+                name = rest;
+            }
+        }
+        if !is_token(name) {
+            return Err(if name.contains(&0) { HttpError::NulByte } else { HttpError::InvalidHeaderName });
+        }
+        let first = trim_ows(&line[colon + 1..]);
+        let value: Box<[u8]> = if lines.peek().is_some_and(|l| l.first().is_some_and(|&b| is_ws(b))) {
+            // RFC 9112 section 5.2: replace each obs-fold with a single space.
+            let mut v = first.to_vec();
+            while let Some(cont) = lines.next_if(|l| l.first().is_some_and(|&b| is_ws(b))) {
+                let piece = trim_ows(cont);
+                if !v.is_empty() && !piece.is_empty() {
+                    v.push(b' ');
+                }
+                v.extend_from_slice(piece);
+            }
+            v.into()
+        } else {
+            first.into()
+        };
+        for &b in value.iter() {
+            if !FIELD_VALUE[b as usize] {
+                return Err(if b == 0 { HttpError::NulByte } else { HttpError::InvalidHeaderValue });
+            }
+        }
+
+        // A name with `_` would collide with the `-` spelling once mapped to `HTTP_*` in the
+        // WSGI environ (CVE-2015-0219 class of header spoofing); Gunicorn drops it by default.
+        if memchr::memchr(b'_', name).is_some() {
+            match opts.header_map {
+                HeaderMap::Drop => continue,
+                HeaderMap::Refuse => return Err(HttpError::UnderscoreInHeaderName),
+                HeaderMap::Dangerous => {}
+            }
+        } else {
+            note_field(name, &value, head.version, &mut facts, &mut head.expect_continue)?;
+        }
+        head.headers.push(Header { name: name.into(), value });
+    }
+
+    // RFC 9112 section 6.1 and 6.3.
+    if facts.transfer_encoding {
+        if facts.content_length.is_some() {
+            return Err(HttpError::ContentLengthWithTransferEncoding);
+        }
+        // Final coding not chunked: the length cannot be determined; a server MUST respond
+        // 400 (section 6.3 item 4). HTTP/1.0 has no chunked coding: Gunicorn refuses it.
+        if !facts.chunked || head.version == Version::Http10 {
+            return Err(HttpError::InvalidTransferEncoding);
+        }
+        head.framing = Framing::Chunked;
+    } else if let Some(n) = facts.content_length {
+        head.framing = Framing::Length(n);
+    }
+
+    // RFC 9112 section 9.3: 1.1 defaults to persistent, 1.0 only with `keep-alive`.
+    head.keep_alive = if facts.close || facts.other_coding {
+        false
+    } else {
+        head.version == Version::Http11 || facts.keep_alive
+    };
+    Ok(())
+}
+
+/// Records what one (non-underscore) field means for framing and connection handling.
+fn note_field(
+    name: &[u8],
+    value: &[u8],
+    version: Version,
+    facts: &mut FieldFacts,
+    expect_continue: &mut bool,
+) -> Result<(), HttpError> {
+    // Dispatch on length first: most fields are none of these and leave after one compare.
+    match name.len() {
+        14 if name.eq_ignore_ascii_case(b"content-length") => {
+            // RFC 9112 section 6.3: a list or repeated field is a smuggling vector; Gunicorn
+            // refuses any second Content-Length, even with the same value.
+            if facts.content_length.is_some() {
+                return Err(HttpError::DuplicateContentLength);
+            }
+            facts.content_length = Some(parse_content_length(value)?);
+        }
+        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            facts.transfer_encoding = true;
+            for coding in value.split(|&b| b == b',') {
+                let coding = trim_ows(coding);
+                if coding.is_empty() {
+                    // RFC 9110 section 5.6.1: empty list elements are ignored.
+                    continue;
+                }
+                // Chunked must be the final coding and applied once (section 6.1): nothing
+                // may follow it.
+                if facts.chunked {
+                    return Err(HttpError::InvalidTransferEncoding);
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    facts.chunked = true;
+                } else if coding.eq_ignore_ascii_case(b"identity") {
+                    // Not a registered coding any more, but harmless; Gunicorn accepts it.
+                } else if [&b"gzip"[..], b"x-gzip", b"deflate", b"compress", b"x-compress"]
+                    .iter()
+                    .any(|c| coding.eq_ignore_ascii_case(c))
+                {
+                    facts.other_coding = true;
+                } else {
+                    return Err(HttpError::UnsupportedTransferCoding);
+                }
+            }
+        }
+        // RFC 9112 section 3.2: more than one Host field -> 400.
+        4 if name.eq_ignore_ascii_case(b"host") => once(&mut facts.host)?,
+        // Singleton field (RFC 9110 section 8.3); Gunicorn 27 refuses a repeat.
+        12 if name.eq_ignore_ascii_case(b"content-type") => once(&mut facts.content_type)?,
+        10 if name.eq_ignore_ascii_case(b"connection") => {
+            for opt in value.split(|&b| b == b',') {
+                let opt = trim_ows(opt);
+                if opt.eq_ignore_ascii_case(b"close") {
+                    facts.close = true;
+                } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                    facts.keep_alive = true;
+                }
+            }
+        }
+        // RFC 9110 section 10.1.1: 100-continue in an HTTP/1.0 request MUST be ignored.
+        6 if name.eq_ignore_ascii_case(b"expect") => {
+            *expect_continue |= version == Version::Http11 && value.eq_ignore_ascii_case(b"100-continue");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Marks a field that may appear only once as seen; a second sighting is an error.
+fn once(seen: &mut bool) -> Result<(), HttpError> {
+    if std::mem::replace(seen, true) { Err(HttpError::DuplicateField) } else { Ok(()) }
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 section 8.6): no sign, no list, no spaces inside.
+fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
+    if v.is_empty() {
+        return Err(HttpError::InvalidContentLength);
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return Err(HttpError::InvalidContentLength);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(HttpError::InvalidContentLength)?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `input` whole and checks that every shorter prefix is `Partial` (or fails with
+    /// the same error), like a caller reading it one piece at a time.
+    fn parse_all_ways(input: &[u8], opts: &ParseOptions) -> Result<(RequestHead, usize), HttpError> {
+        let whole = match parse_request_head(input, opts) {
+            Ok(Parsed::Complete { head, consumed }) => Ok((head, consumed)),
+            Ok(Parsed::Partial) => panic!("whole input is partial: {:?}", String::from_utf8_lossy(input)),
+            Err(e) => Err(e),
+        };
+        let stop = whole.as_ref().map_or(input.len(), |(_, n)| *n);
+        for cut in 0..stop {
+            match parse_request_head(&input[..cut], opts) {
+                Ok(Parsed::Partial) => {}
+                Ok(Parsed::Complete { .. }) => panic!("prefix of {cut} bytes complete"),
+                Err(e) => assert_eq!(Err(e), whole.as_ref().map(|_| ()).map_err(|e| *e), "prefix {cut}"),
+            }
+        }
+        whole
+    }
+
+    fn ok(input: &[u8]) -> (RequestHead, usize) {
+        parse_all_ways(input, &ParseOptions::default()).expect("valid request")
+    }
+
+    fn err(input: &[u8]) -> HttpError {
+        parse_all_ways(input, &ParseOptions::default()).map(|_| ()).expect_err("invalid request")
+    }
+
+    #[test]
+    fn simple_get() {
+        let input = b"GET /a%20b/c?x=1&y=2#frag HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\n\r\nrest";
+        let (h, n) = ok(input);
+        assert_eq!(n, input.len() - 4);
+        assert_eq!(&*h.method, "GET");
+        assert_eq!(&*h.target, b"/a%20b/c?x=1&y=2#frag");
+        assert_eq!(&*h.path, b"/a b/c");
+        assert_eq!(&*h.query, b"x=1&y=2");
+        assert_eq!(&*h.fragment, b"frag");
+        assert_eq!(h.version, Version::Http11);
+        assert_eq!(h.headers.len(), 2);
+        assert_eq!(&*h.headers[1].value, b"");
+        assert_eq!(h.framing, Framing::None);
+        assert!(h.keep_alive && !h.expect_continue);
+    }
+
+    #[test]
+    fn keep_alive_and_expect() {
+        assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").0.keep_alive);
+        assert!(ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").0.keep_alive);
+        assert!(!ok(b"GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n").0.keep_alive);
+        assert!(ok(b"PUT / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").0.expect_continue);
+        assert!(!ok(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n").0.expect_continue);
+        assert_eq!(ok(b"GET / HTTP/1.2\r\n\r\n").0.version, Version::Http11);
+    }
+
+    #[test]
+    fn framing() {
+        assert_eq!(ok(b"POST / HTTP/1.1\r\nContent-Length: 007\r\n\r\n").0.framing, Framing::Length(7));
+        assert_eq!(
+            ok(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: ,chunked\r\n\r\n").0.framing,
+            Framing::Chunked
+        );
+        assert_eq!(err(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n"), HttpError::InvalidContentLength);
+        assert_eq!(err(b"POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n"), HttpError::DuplicateContentLength);
+        assert_eq!(err(b"POST / HTTP/1.1\r\nTransfer-Encoding: br, chunked\r\n\r\n"), HttpError::UnsupportedTransferCoding);
+        assert_eq!(err(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), HttpError::InvalidTransferEncoding);
+        assert_eq!(err(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), HttpError::InvalidTransferEncoding);
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"),
+            HttpError::ContentLengthWithTransferEncoding
+        );
+    }
+
+    #[test]
+    fn request_line_errors() {
+        assert_eq!(err(b"GET / HTTP/2.0\r\n\r\n"), HttpError::UnsupportedVersion);
+        assert_eq!(err(b"GET / HTTP/1.10\r\n\r\n"), HttpError::InvalidVersion);
+        assert_eq!(err(b"GET  / HTTP/1.1\r\n\r\n"), HttpError::InvalidRequestLine);
+        assert_eq!(err(b"get / HTTP/1.1\r\n\r\n"), HttpError::InvalidMethod);
+        assert_eq!(err(b"GET /\x7f HTTP/1.1\r\n\r\n"), HttpError::InvalidTarget);
+        assert_eq!(err(b"GET http://[::1/ HTTP/1.1\r\n\r\n"), HttpError::InvalidTarget);
+        assert_eq!(err(b"\nGET / HTTP/1.1\r\n\r\n"), HttpError::BareLf);
+        assert_eq!(err(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"), HttpError::UnexpectedEmptyLine);
+        assert_eq!(err(b"GET / HTTP/1.1\r\nA: b\n\r\n"), HttpError::BareLf);
+        assert_eq!(err(b"GET / HTTP/1.1\r\n lead: x\r\n\r\n"), HttpError::InvalidHeaderLine);
+        assert_eq!(err(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n"), HttpError::ObsoleteFolding);
+        assert_eq!(err(b"GET / HTTP/1.1\r\nA: b\0c\r\n\r\n"), HttpError::NulByte);
+        assert_eq!(err(b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n"), HttpError::InvalidHeaderValue);
+    }
+
+    #[test]
+    fn options() {
+        let fold = ParseOptions { permit_obsolete_folding: true, ..Default::default() };
+        let (h, _) = parse_all_ways(b"GET / HTTP/1.1\r\nA:\r\n  one \r\n\ttwo\r\nB: c\r\n\r\n", &fold).unwrap();
+        assert_eq!(&*h.headers[0].value, b"one two");
+        assert_eq!(&*h.headers[1].name, b"B");
+        let strip = ParseOptions { strip_header_spaces: true, ..Default::default() };
+        let (h, _) = parse_all_ways(b"GET / HTTP/1.1\r\nContent-Length \t: 2\r\n\r\n", &strip).unwrap();
+        assert_eq!((&*h.headers[0].name, h.framing), (&b"Content-Length"[..], Framing::Length(2)));
+        let fold_case = ParseOptions { permit_unconventional_http_method: true, casefold_http_method: true, ..Default::default() };
+        assert_eq!(&*parse_all_ways(b"m / HTTP/1.1\r\n\r\n", &fold_case).unwrap().0.method, "M");
+        let refuse = ParseOptions { header_map: HeaderMap::Refuse, ..Default::default() };
+        assert_eq!(
+            parse_all_ways(b"GET / HTTP/1.1\r\nA_B: c\r\n\r\n", &refuse).map(|_| ()),
+            Err(HttpError::UnderscoreInHeaderName)
+        );
+        assert!(ok(b"GET / HTTP/1.1\r\nA_B: c\r\n\r\n").0.headers.is_empty());
+    }
+
+    #[test]
+    fn limits_hold_on_partial_input() {
+        let opts = ParseOptions { limit_request_line: 20, limit_request_fields: 2, limit_request_field_size: 12, ..Default::default() };
+        let p = |b: &[u8]| parse_request_head(b, &opts).map(|r| matches!(r, Parsed::Partial));
+        assert_eq!(p(&[b'G'; 21]), Ok(true));
+        assert_eq!(p(&[b'G'; 22]), Err(HttpError::RequestLineTooLarge));
+        assert_eq!(p(b"GET / HTTP/1.1\r\nA: 12345678"), Ok(true));
+        assert_eq!(p(b"GET / HTTP/1.1\r\nA: 123456789"), Err(HttpError::FieldTooLarge));
+        assert_eq!(p(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC"), Err(HttpError::TooManyFields));
+        assert_eq!(p(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r"), Ok(true));
+        // Field size counts the CRLF, like Gunicorn: 10 bytes + CRLF = 12 fits.
+        assert_eq!(p(b"GET / HTTP/1.1\r\nA: 1234567\r\n\r\n"), Ok(false));
+        assert_eq!(p(b"GET / HTTP/1.1\r\nA: 12345678\r\n\r\n"), Err(HttpError::FieldTooLarge));
+    }
+
+    #[test]
+    fn targets() {
+        let (h, _) = ok(b"GET http://u:p@[::1]:80/x?q#f HTTP/1.1\r\n\r\n");
+        assert_eq!((&*h.path, &*h.query, &*h.fragment), (&b"/x"[..], &b"q"[..], &b"f"[..]));
+        assert_eq!(&*ok(b"OPTIONS * HTTP/1.1\r\n\r\n").0.path, b"*");
+        assert_eq!(&*ok(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n").0.path, b"443");
+        assert_eq!(&*ok(b"GET //x HTTP/1.1\r\n\r\n").0.path, b"//x");
+        assert_eq!(&*ok(b"GET /%zz%4 HTTP/1.1\r\n\r\n").0.path, b"/%zz%4");
+        assert_eq!(err(b"GET * HTTP/1.1\r\n\r\n"), HttpError::InvalidTarget);
+        assert_eq!(err(b"GET a.b:443 HTTP/1.1\r\n\r\n"), HttpError::InvalidTarget);
+    }
 }

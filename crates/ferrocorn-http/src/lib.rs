@@ -5,6 +5,7 @@
 //! The strictness follows Gunicorn (the compatibility target) where it is stricter than
 //! RFC 9112, and RFC 9112 otherwise; each decision cites its source next to the code.
 
+mod chars;
 pub mod error;
 pub mod head;
 pub mod body;
@@ -15,4 +16,4 @@ pub use error::HttpError;
 pub use head::{parse_request_head, Framing, Header, HeaderMap, ParseOptions, Parsed, RequestHead, Version};
 pub use body::ChunkedDecoder;
 pub use proxy::{parse_proxy_header, ProxyInfo, ProxyParsed};
-pub use response::{ResponseError, ResponsePlan, BodyFraming};
+pub use response::{BodyFraming, ResponseError, ResponsePlan, http_date, reason_phrase};
