@@ -36,6 +36,7 @@ where
     if sh.settings.proxy_protocol {
         match read_proxy_header(&mut stream, &mut buf, &sh).await {
             Ok(Some(info)) => conn.proxy = Some(info),
+            Ok(None) if !buf.is_empty() => {}
             Ok(None) => return,
             Err(e) => {
                 refuse(&mut stream, &e).await;
@@ -123,6 +124,8 @@ async fn read_proxy_header<S: AsyncRead + Unpin>(
                 return Ok(Some(info));
             }
             ProxyParsed::Partial => {}
+            // Served as plain HTTP, as Gunicorn does (corpus case valid/pp_03).
+            ProxyParsed::NotProxy => return Ok(None),
         }
         match read_more(stream, buf, sh.settings.read_timeout()).await {
             Some(_) => {}
