@@ -1,8 +1,21 @@
 //! Error log (`[time] [pid] [LEVEL] message`, like Gunicorn) and access log (Gunicorn's atoms).
 //!
-//! PLACEHOLDER API.
+//! Both logs write each line with a single `write(2)` on a raw descriptor, with no lock on the
+//! write path: a line is never interleaved with another (the file is opened `O_APPEND`, and the
+//! master and its forked workers share that descriptor), a fork can never inherit a held lock,
+//! and a failing write is ignored. Reopening (SIGUSR1, logrotate) opens the path again and
+//! `dup2`s the new file onto the old descriptor number, so writers racing with it land in either
+//! the old or the new file and never in a closed or reused descriptor.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -13,19 +26,343 @@ pub enum Level {
     Critical,
 }
 
-/// Sets up the process-wide error log. `target` is `-` for stderr or a file path.
-pub fn init_error_log(level: Level, target: &str) -> std::io::Result<()> {
-    let _ = (level, target);
+impl Level {
+    /// The names Gunicorn's `--log-level` accepts, in any case.
+    pub fn parse(name: &str) -> Option<Level> {
+        let levels = [
+            ("debug", Level::Debug),
+            ("info", Level::Info),
+            ("warning", Level::Warning),
+            ("error", Level::Error),
+            ("critical", Level::Critical),
+        ];
+        levels
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
+            .map(|(_, l)| *l)
+    }
+
+    /// As printed in the line (Python's level names).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+
+    fn from_u8(v: u8) -> Level {
+        match v {
+            0 => Level::Debug,
+            1 => Level::Info,
+            2 => Level::Warning,
+            3 => Level::Error,
+            _ => Level::Critical,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum LogError {
+    /// The log file could not be opened for appending.
+    Open { path: PathBuf, source: io::Error },
+    /// `access_log_format` is not a valid `%(atom)s` format.
+    Format {
+        format: String,
+        at: usize,
+        why: &'static str,
+    },
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::Open { path, source } => {
+                write!(f, "can't open log file {}: {source}", path.display())
+            }
+            LogError::Format { format, at, why } => {
+                write!(
+                    f,
+                    "invalid access log format {format:?} at byte {at}: {why}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for LogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LogError::Open { source, .. } => Some(source),
+            LogError::Format { .. } => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw output
+
+/// Writes all of `bytes` to `fd`, normally in one syscall; errors are dropped because a log
+/// that cannot be written has nowhere to report the failure.
+fn write_fd(fd: RawFd, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid readable slice for its length; `fd` is a plain integer and
+        // a closed or bad descriptor only makes write(2) fail with EBADF.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, LogError> {
+    // std opens with O_CLOEXEC; the mode is 0666 minus the umask, like Python's open().
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Puts `file` in place of descriptor `target`, keeping `target` close-on-exec.
+fn replace_fd(file: File, target: RawFd) -> Result<(), io::Error> {
+    let new = file.as_raw_fd();
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    // SAFETY: both are open descriptors owned by this module; dup3 atomically closes `target`
+    // and makes it refer to `new`'s file, so no other code can observe it closed.
+    let rc = unsafe { libc::dup3(new, target, libc::O_CLOEXEC) };
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    // SAFETY: as above; dup2 clears FD_CLOEXEC, which is set again right after.
+    let rc = unsafe {
+        let rc = libc::dup2(new, target);
+        if rc >= 0 {
+            libc::fcntl(target, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+        rc
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// One line buffer per thread, reused so that logging does not allocate once warmed up.
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with an empty per-thread buffer. Falls back to a fresh buffer when the thread's own
+/// is in use (a `Display` impl that logs) or already destroyed (thread exit), so it never panics.
+fn with_line_buf(f: impl FnOnce(&mut Vec<u8>)) {
+    let mut f = Some(f);
+    let _ = LINE.try_with(|cell| {
+        if let (Ok(mut buf), Some(f)) = (cell.try_borrow_mut(), f.take()) {
+            buf.clear();
+            f(&mut buf);
+            // Do not keep a huge buffer alive after one long traceback.
+            if buf.capacity() > 64 * 1024 {
+                *buf = Vec::new();
+            }
+        }
+    });
+    if let Some(f) = f {
+        f(&mut Vec::new());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+/// Broken-down local time with the UTC offset in effect at that instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LocalTime {
+    year: i32,
+    month: u8,
+    day: u8,
+    hour: u8,
+    min: u8,
+    sec: u8,
+    offset_secs: i32,
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+fn local_time(secs: i64) -> LocalTime {
+    let t = secs as libc::time_t;
+    // SAFETY: `tm` is plain old data for which all-zero is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers refer to live locals; localtime_r is the reentrant variant and
+    // writes only into `tm`.
+    let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
+    if !ok {
+        return LocalTime {
+            year: 1970,
+            month: 1,
+            day: 1,
+            hour: 0,
+            min: 0,
+            sec: 0,
+            offset_secs: 0,
+        };
+    }
+    LocalTime {
+        year: tm.tm_year + 1900,
+        month: (tm.tm_mon + 1) as u8,
+        day: tm.tm_mday as u8,
+        hour: tm.tm_hour as u8,
+        min: tm.tm_min as u8,
+        // A leap second (60) is printed as is, like strftime does.
+        sec: tm.tm_sec as u8,
+        offset_secs: tm.tm_gmtoff as i32,
+    }
+}
+
+fn push_offset(buf: &mut Vec<u8>, offset_secs: i32) {
+    let sign = if offset_secs < 0 { '-' } else { '+' };
+    let m = offset_secs.unsigned_abs() / 60;
+    let _ = write!(buf, "{sign}{:02}{:02}", m / 60, m % 60);
+}
+
+/// `[2026-11-27 06:28:30 +0000]`, Gunicorn's error-log `datefmt`.
+fn push_error_time(buf: &mut Vec<u8>, lt: &LocalTime) {
+    let _ = write!(
+        buf,
+        "[{:04}-{:02}-{:02} {:02}:{:02}:{:02} ",
+        lt.year, lt.month, lt.day, lt.hour, lt.min, lt.sec
+    );
+    push_offset(buf, lt.offset_secs);
+    buf.push(b']');
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `[27/Nov/2026:06:28:30 +0000]`, the Common Log Format time of `%(t)s`.
+fn push_clf_time(buf: &mut Vec<u8>, lt: &LocalTime) {
+    let mon = MONTHS
+        .get(usize::from(lt.month.saturating_sub(1)))
+        .unwrap_or(&"Jan");
+    let _ = write!(
+        buf,
+        "[{:02}/{mon}/{:04}:{:02}:{:02}:{:02} ",
+        lt.day, lt.year, lt.hour, lt.min, lt.sec
+    );
+    push_offset(buf, lt.offset_secs);
+    buf.push(b']');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error log
+
+/// Where error lines go: fd 2 until `init_error_log` names a file.
+static ERR_FD: AtomicI32 = AtomicI32::new(2);
+static ERR_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+/// The descriptor this module opened for the error log (-1 if none), kept open even while
+/// stderr is the target, so `reopen`/`init_error_log` can `dup2` over it.
+static ERR_FD_OWNED: AtomicI32 = AtomicI32::new(-1);
+/// The file path, for `reopen`. Only `init_error_log` and `reopen` take this lock.
+static ERR_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Sets up the process-wide error log. `target` is `-` for stderr or a file path, opened for
+/// appending and created if missing.
+pub fn init_error_log(level: Level, target: &str) -> Result<(), LogError> {
+    let mut path_slot = ERR_PATH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if target == "-" {
+        // A file descriptor opened earlier stays open (but unused): closing it could let a
+        // racing writer hit a reused descriptor number.
+        ERR_FD.store(2, Ordering::Release);
+        *path_slot = None;
+    } else {
+        let path = PathBuf::from(target);
+        let file = open_append(&path)?;
+        let owned = ERR_FD_OWNED.load(Ordering::Acquire);
+        if owned >= 0 {
+            let fd = owned;
+            replace_fd(file, fd).map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            ERR_FD.store(fd, Ordering::Release);
+        } else {
+            let fd = file.into_raw_fd();
+            ERR_FD_OWNED.store(fd, Ordering::Release);
+            ERR_FD.store(fd, Ordering::Release);
+        }
+        *path_slot = Some(path);
+    }
+    ERR_LEVEL.store(level as u8, Ordering::Release);
     Ok(())
+}
+
+/// Whether a line at `level` would be written (to skip building expensive messages).
+pub fn enabled(level: Level) -> bool {
+    level >= Level::from_u8(ERR_LEVEL.load(Ordering::Relaxed))
 }
 
 /// Writes one error-log line if `level` is enabled.
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
-    eprintln!("[{level:?}] {args}");
+    if !enabled(level) {
+        return;
+    }
+    let now = unix_secs(SystemTime::now());
+    // Read per line: it changes after fork, and getpid is far cheaper than the write itself.
+    let pid = std::process::id();
+    with_line_buf(|buf| {
+        format_error_line(buf, level, args, &local_time(now), pid);
+        write_fd(ERR_FD.load(Ordering::Acquire), buf);
+    });
 }
 
-/// Reopens the log files (SIGUSR1).
-pub fn reopen() {}
+fn format_error_line(
+    buf: &mut Vec<u8>,
+    level: Level,
+    args: fmt::Arguments<'_>,
+    lt: &LocalTime,
+    pid: u32,
+) {
+    push_error_time(buf, lt);
+    let _ = write!(buf, " [{pid}] [{}] ", level.name());
+    // Multi-line messages (tracebacks) are written as given, as Python's logging does.
+    let _ = buf.write_fmt(args);
+    buf.push(b'\n');
+}
+
+/// Reopens the error log file (SIGUSR1, logrotate); a no-op when logging to stderr. Access logs
+/// are reopened with `AccessLog::reopen`.
+pub fn reopen() -> Result<(), LogError> {
+    let path_slot = ERR_PATH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(path) = path_slot.as_ref() else {
+        return Ok(());
+    };
+    let file = open_append(path)?;
+    replace_fd(file, ERR_FD_OWNED.load(Ordering::Acquire)).map_err(|source| LogError::Open {
+        path: path.clone(),
+        source,
+    })
+}
 
 #[macro_export]
 macro_rules! log_info { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Info, format_args!($($t)*)) } }
@@ -38,37 +375,707 @@ macro_rules! log_error { ($($t:tt)*) => { $crate::log::log($crate::log::Level::E
 #[macro_export]
 macro_rules! log_critical { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Critical, format_args!($($t)*)) } }
 
-/// The facts about one finished request that access-log atoms draw from.
+// ---------------------------------------------------------------------------------------------
+// Access log
+
+/// Gunicorn's default `access_log_format` (Apache's combined format).
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
+    r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
+
+/// The facts about one finished request that access-log atoms draw from. Byte strings are
+/// written escaped (see `push_escaped`), so they may hold anything a client sent.
 pub struct AccessRecord<'a> {
+    /// `REMOTE_ADDR` (`%(h)s`).
     pub remote_addr: &'a str,
+    /// `%(m)s`.
     pub method: &'a str,
-    /// Raw request target (`%(U)s` is its path, `%(q)s` its query).
+    /// The request target exactly as received, `RAW_URI` (used by `%(r)s`).
+    pub raw_uri: &'a [u8],
+    /// `PATH_INFO`, percent-decoded (`%(U)s`).
     pub path: &'a [u8],
+    /// `QUERY_STRING` (`%(q)s`).
     pub query: &'a [u8],
-    /// `HTTP/1.1`.
+    /// `HTTP/1.1` (`%(H)s`).
     pub protocol: &'a str,
-    /// `200 OK`.
+    /// `200 OK`; `%(s)s` prints its first word.
     pub status: &'a [u8],
-    pub response_length: u64,
+    /// Body bytes sent; `None` when no response was started (then `%(b)s` is `-`). Gunicorn
+    /// prints `0`, not `-`, for an empty body, and so do we.
+    pub response_length: Option<u64>,
+    /// In order as received; for `{name}i` the last of repeated headers wins, as in Gunicorn.
     pub request_headers: &'a [(&'a [u8], &'a [u8])],
     pub response_headers: &'a [(&'a [u8], &'a [u8])],
-    pub request_time: std::time::Duration,
-    /// When the request started (for `%(t)s`).
-    pub start: std::time::SystemTime,
-    pub pid: u32,
+    /// The WSGI environ entries that `{var}e` atoms need (see `AccessLog::environ_keys`).
+    pub environ: &'a [(&'a str, &'a str)],
+    pub request_time: Duration,
+    /// When the request started; `%(t)s` is `start + request_time`, the moment Gunicorn logs.
+    pub start: SystemTime,
+}
+
+/// One compiled piece of an access-log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(Box<[u8]>),
+    RemoteAddr,
+    Ident,
+    User,
+    Time,
+    RequestLine,
+    Method,
+    Path,
+    Query,
+    Protocol,
+    Status,
+    BytesOrDash,
+    Bytes,
+    Referer,
+    UserAgent,
+    Seconds,
+    Millis,
+    Micros,
+    SecondsDecimal,
+    Pid,
+    /// Lower-cased header name.
+    RequestHeader(Box<[u8]>),
+    ResponseHeader(Box<[u8]>),
+    /// Lower-cased environ key.
+    Environ(Box<str>),
+    /// An atom Gunicorn does not know: printed as `-`, as its `SafeAtoms` does.
+    Unknown,
+}
+
+fn atom(name: &str) -> Piece {
+    match name {
+        "h" => Piece::RemoteAddr,
+        "l" => Piece::Ident,
+        "u" => Piece::User,
+        "t" => Piece::Time,
+        "r" => Piece::RequestLine,
+        "m" => Piece::Method,
+        "U" => Piece::Path,
+        "q" => Piece::Query,
+        "H" => Piece::Protocol,
+        "s" => Piece::Status,
+        "b" => Piece::BytesOrDash,
+        "B" => Piece::Bytes,
+        "f" => Piece::Referer,
+        "a" => Piece::UserAgent,
+        "T" => Piece::Seconds,
+        "M" => Piece::Millis,
+        "D" => Piece::Micros,
+        "L" => Piece::SecondsDecimal,
+        "p" => Piece::Pid,
+        _ => {
+            // `{...}` keys are matched case-insensitively, suffix included.
+            let lower = name.to_ascii_lowercase();
+            let inner = |suffix: &str| {
+                lower
+                    .strip_prefix('{')
+                    .and_then(|r| r.strip_suffix(suffix))
+                    .map(str::to_string)
+            };
+            if let Some(h) = inner("}i") {
+                Piece::RequestHeader(h.into_bytes().into())
+            } else if let Some(h) = inner("}o") {
+                Piece::ResponseHeader(h.into_bytes().into())
+            } else if let Some(v) = inner("}e") {
+                Piece::Environ(v.into())
+            } else {
+                Piece::Unknown
+            }
+        }
+    }
+}
+
+/// Compiles Python `%`-with-mapping syntax: `%(name)s` (also `d`/`i`; width and flags are not
+/// supported) and `%%`. Anything else after `%` is refused here, where Python would fail on
+/// every request instead.
+fn compile(format: &str) -> Result<Vec<Piece>, LogError> {
+    let err = |at, why| LogError::Format {
+        format: format.to_string(),
+        at,
+        why,
+    };
+    let bytes = format.as_bytes();
+    let mut pieces = Vec::new();
+    let mut lit = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            lit.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'%') => {
+                lit.push(b'%');
+                i += 2;
+            }
+            Some(b'(') => {
+                let start = i + 2;
+                let Some(len) = bytes[start..].iter().position(|&b| b == b')') else {
+                    return Err(err(i, "'%(' without a closing ')'"));
+                };
+                let name = &format[start..start + len];
+                match bytes.get(start + len + 1) {
+                    Some(b's' | b'd' | b'i') => {}
+                    Some(_) => return Err(err(start + len + 1, "only %(name)s is supported")),
+                    None => return Err(err(start + len + 1, "missing conversion after ')'")),
+                }
+                if !lit.is_empty() {
+                    pieces.push(Piece::Literal(std::mem::take(&mut lit).into()));
+                }
+                pieces.push(atom(name));
+                i = start + len + 2;
+            }
+            _ => return Err(err(i, "'%' must start %(name)s or be doubled as %%")),
+        }
+    }
+    if !lit.is_empty() {
+        pieces.push(Piece::Literal(lit.into()));
+    }
+    Ok(pieces)
+}
+
+/// Appends `value` so that a log line stays one parseable line whatever a client sent: `"`
+/// and `\` are backslash-escaped (Gunicorn escapes `"`), and bytes outside printable ASCII
+/// become `\xHH`, as Apache does for its access log.
+fn push_escaped(buf: &mut Vec<u8>, value: &[u8]) {
+    for &b in value {
+        match b {
+            b'"' | b'\\' => buf.extend_from_slice(&[b'\\', b]),
+            0x20..=0x7e => buf.push(b),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ]);
+            }
+        }
+    }
+}
+
+fn header_last<'a>(headers: &[(&[u8], &'a [u8])], name: &[u8]) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .rev()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// Pushes the value of header `name`, repeated headers joined with `,` as in the WSGI environ
+/// (`HTTP_REFERER`, `HTTP_USER_AGENT`), or `-`.
+fn push_header_joined(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])], name: &[u8]) {
+    let mut first = true;
+    for (_, v) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if !first {
+            buf.push(b',');
+        }
+        push_escaped(buf, v);
+        first = false;
+    }
+    if first {
+        buf.push(b'-');
+    }
+}
+
+/// Decodes standard base64 the way Python's non-validating `b64decode` does: characters
+/// outside the alphabet are skipped, and padding must make the length a multiple of 4.
+fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let (mut acc, mut bits, mut count, mut pad) = (0u32, 0u32, 0usize, 0usize);
+    for &c in input {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                pad += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        if pad > 0 {
+            // Data after padding: Python stops at complete padding; treat as malformed.
+            return None;
+        }
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        count += 1;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    if count % 4 == 1 || (count % 4 != 0 && (count + pad) % 4 != 0) {
+        return None;
+    }
+    Some(out)
+}
+
+/// The user name of a `Basic` `Authorization` header, as Gunicorn's `%(u)s` finds it.
+fn basic_auth_user(headers: &[(&[u8], &[u8])]) -> Option<Vec<u8>> {
+    let value = header_last(headers, b"authorization")?;
+    if value.len() < 5 || !value[..5].eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let space = value.iter().position(|&b| b == b' ')?;
+    let decoded = base64_decode(value[space + 1..].trim_ascii())?;
+    let user = decoded.split(|&b| b == b':').next().unwrap_or(&[]);
+    std::str::from_utf8(user).ok()?;
+    // An empty name prints as `-`, as Gunicorn's `user or '-'` does.
+    if user.is_empty() {
+        None
+    } else {
+        Some(user.to_vec())
+    }
 }
 
 /// A compiled `access_log_format` writing to a file or stdout.
-pub struct AccessLog {}
+#[derive(Debug)]
+pub struct AccessLog {
+    pieces: Vec<Piece>,
+    /// Stdout, or a file this struct owns; `reopen` replaces the file behind the same number.
+    out: Output,
+}
+
+#[derive(Debug)]
+enum Output {
+    Stdout,
+    File { file: File, path: PathBuf },
+}
 
 impl AccessLog {
-    /// `target` is `-` for stdout or a path; `format` uses Gunicorn's `%(atom)s` syntax.
-    pub fn open(target: &str, format: &str) -> std::io::Result<AccessLog> {
-        let _ = (target, format);
-        Ok(AccessLog {})
+    /// `target` is `-` for stdout or a path (appended to, created if missing); `format` uses
+    /// Gunicorn's `%(atom)s` syntax and is compiled once here.
+    pub fn open(target: &str, format: &str) -> Result<AccessLog, LogError> {
+        let pieces = compile(format)?;
+        let out = if target == "-" {
+            Output::Stdout
+        } else {
+            let path = PathBuf::from(target);
+            Output::File {
+                file: open_append(&path)?,
+                path,
+            }
+        };
+        Ok(AccessLog { pieces, out })
     }
+
+    /// The environ keys (lower-cased) that `{var}e` atoms read, so the worker copies only these
+    /// into `AccessRecord::environ`.
+    pub fn environ_keys(&self) -> Vec<&str> {
+        let mut keys = Vec::new();
+        for p in &self.pieces {
+            if let Piece::Environ(k) = p {
+                keys.push(&**k);
+            }
+        }
+        keys
+    }
+
+    fn fd(&self) -> RawFd {
+        match &self.out {
+            Output::Stdout => 1,
+            Output::File { file, .. } => file.as_raw_fd(),
+        }
+    }
+
+    /// Writes one line for `rec` with a single write; a failing write is ignored.
     pub fn write(&self, rec: &AccessRecord<'_>) {
-        let _ = rec;
+        with_line_buf(|buf| {
+            self.format_into(buf, rec, std::process::id());
+            write_fd(self.fd(), buf);
+        });
     }
-    pub fn reopen(&self) {}
+
+    fn format_into(&self, buf: &mut Vec<u8>, rec: &AccessRecord<'_>, pid: u32) {
+        let t = rec.request_time;
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(b) => buf.extend_from_slice(b),
+                Piece::RemoteAddr => push_escaped(buf, rec.remote_addr.as_bytes()),
+                Piece::Ident | Piece::Unknown => buf.push(b'-'),
+                Piece::User => match basic_auth_user(rec.request_headers) {
+                    Some(u) => push_escaped(buf, &u),
+                    None => buf.push(b'-'),
+                },
+                Piece::Time => {
+                    let end = rec.start.checked_add(t).unwrap_or(rec.start);
+                    push_clf_time(buf, &local_time(unix_secs(end)));
+                }
+                Piece::RequestLine => {
+                    push_escaped(buf, rec.method.as_bytes());
+                    buf.push(b' ');
+                    push_escaped(buf, rec.raw_uri);
+                    buf.push(b' ');
+                    push_escaped(buf, rec.protocol.as_bytes());
+                }
+                Piece::Method => push_escaped(buf, rec.method.as_bytes()),
+                Piece::Path => push_escaped(buf, rec.path),
+                Piece::Query => push_escaped(buf, rec.query),
+                Piece::Protocol => push_escaped(buf, rec.protocol.as_bytes()),
+                Piece::Status => {
+                    let code = rec
+                        .status
+                        .split(|b| b.is_ascii_whitespace())
+                        .find(|w| !w.is_empty());
+                    match code {
+                        Some(c) => push_escaped(buf, c),
+                        None => buf.push(b'-'),
+                    }
+                }
+                Piece::BytesOrDash | Piece::Bytes => match rec.response_length {
+                    Some(n) => {
+                        let _ = write!(buf, "{n}");
+                    }
+                    None => buf.push(b'-'),
+                },
+                Piece::Referer => push_header_joined(buf, rec.request_headers, b"referer"),
+                Piece::UserAgent => push_header_joined(buf, rec.request_headers, b"user-agent"),
+                Piece::Seconds => {
+                    let _ = write!(buf, "{}", t.as_secs());
+                }
+                Piece::Millis => {
+                    let _ = write!(buf, "{}", t.as_millis());
+                }
+                Piece::Micros => {
+                    let _ = write!(buf, "{}", t.as_micros());
+                }
+                Piece::SecondsDecimal => {
+                    let _ = write!(buf, "{}.{:06}", t.as_secs(), t.subsec_micros());
+                }
+                Piece::Pid => {
+                    let _ = write!(buf, "<{pid}>");
+                }
+                Piece::RequestHeader(name) => match header_last(rec.request_headers, name) {
+                    Some(v) => push_escaped(buf, v),
+                    None => buf.push(b'-'),
+                },
+                Piece::ResponseHeader(name) => match header_last(rec.response_headers, name) {
+                    Some(v) => push_escaped(buf, v),
+                    None => buf.push(b'-'),
+                },
+                Piece::Environ(key) => {
+                    let found = rec
+                        .environ
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(key));
+                    match found {
+                        Some((_, v)) => push_escaped(buf, v.as_bytes()),
+                        None => buf.push(b'-'),
+                    }
+                }
+            }
+        }
+        buf.push(b'\n');
+    }
+
+    /// Reopens the file (SIGUSR1, logrotate) under the same descriptor; a no-op for stdout.
+    pub fn reopen(&self) -> Result<(), LogError> {
+        let Output::File { file, path } = &self.out else {
+            return Ok(());
+        };
+        let new = open_append(path)?;
+        replace_fd(new, file.as_raw_fd()).map_err(|source| LogError::Open {
+            path: path.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("ferrocorn-log-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).expect("create temp dir");
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Checks `line` against a shape where `9` is one digit and `~` is `+` or `-`; everything
+    /// else is literal. (The project has no regex crate, and this is all the test needs.)
+    fn shaped(line: &str, shape: &str) -> bool {
+        line.len() == shape.len()
+            && line.bytes().zip(shape.bytes()).all(|(l, s)| match s {
+                b'9' => l.is_ascii_digit(),
+                b'~' => l == b'+' || l == b'-',
+                _ => l == s,
+            })
+    }
+
+    #[test]
+    fn error_line_format() {
+        let mut buf = Vec::new();
+        let lt = local_time(unix_secs(SystemTime::now()));
+        format_error_line(
+            &mut buf,
+            Level::Info,
+            format_args!("Listening at: {}", "x"),
+            &lt,
+            12345,
+        );
+        let line = String::from_utf8(buf).unwrap();
+        assert!(
+            shaped(
+                &line,
+                "[9999-99-99 99:99:99 ~9999] [12345] [INFO] Listening at: x\n"
+            ),
+            "{line:?}"
+        );
+        let fixed = LocalTime {
+            year: 2026,
+            month: 11,
+            day: 27,
+            hour: 6,
+            min: 28,
+            sec: 30,
+            offset_secs: -(5 * 3600 + 30 * 60),
+        };
+        let mut buf = Vec::new();
+        format_error_line(&mut buf, Level::Critical, format_args!("a\nb"), &fixed, 7);
+        assert_eq!(buf, b"[2026-11-27 06:28:30 -0530] [7] [CRITICAL] a\nb\n");
+        let mut buf = Vec::new();
+        push_clf_time(
+            &mut buf,
+            &LocalTime {
+                offset_secs: 3600,
+                ..fixed
+            },
+        );
+        assert_eq!(buf, b"[27/Nov/2026:06:28:30 +0100]");
+    }
+
+    #[test]
+    fn levels() {
+        assert_eq!(Level::parse("WARNING"), Some(Level::Warning));
+        assert_eq!(Level::parse(" debug "), Some(Level::Debug));
+        assert_eq!(Level::parse("verbose"), None);
+        assert!(Level::Error > Level::Warning);
+    }
+
+    struct Owned {
+        req: Vec<(&'static [u8], &'static [u8])>,
+        resp: Vec<(&'static [u8], &'static [u8])>,
+        env: Vec<(&'static str, &'static str)>,
+    }
+
+    fn owned() -> Owned {
+        Owned {
+            req: vec![
+                (b"Host", b"example.com"),
+                (b"User-Agent", b"curl/8.0"),
+                (b"Referer", b"http://a/"),
+                (b"Authorization", b"Basic dXNlcjpwYXNz"), // user:pass
+                (b"X-Dup", b"one"),
+                (b"x-dup", b"two"),
+            ],
+            resp: vec![(b"Content-Type", b"text/plain")],
+            env: vec![("REMOTE_PORT", "5555")],
+        }
+    }
+
+    fn record<'a>(o: &'a Owned, start: SystemTime) -> AccessRecord<'a> {
+        AccessRecord {
+            remote_addr: "10.0.0.1",
+            method: "GET",
+            raw_uri: b"/a%20b?x=1",
+            path: b"/a b",
+            query: b"x=1",
+            protocol: "HTTP/1.1",
+            status: b"200 OK",
+            response_length: Some(1234),
+            request_headers: &o.req,
+            response_headers: &o.resp,
+            environ: &o.env,
+            request_time: Duration::new(2, 345_678_000),
+            start,
+        }
+    }
+
+    fn render(format: &str, rec: &AccessRecord<'_>) -> String {
+        let log = AccessLog::open("-", format).expect("compile");
+        let mut buf = Vec::new();
+        log.format_into(&mut buf, rec, 4242);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn each_atom() {
+        let o = owned();
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_760_910);
+        let rec = record(&o, start);
+        let mut t = Vec::new();
+        push_clf_time(&mut t, &local_time(1_795_760_912));
+        let t = String::from_utf8(t).unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("h", "10.0.0.1"),
+            ("l", "-"),
+            ("u", "user"),
+            ("t", &t),
+            ("r", "GET /a%20b?x=1 HTTP/1.1"),
+            ("m", "GET"),
+            ("U", "/a b"),
+            ("q", "x=1"),
+            ("H", "HTTP/1.1"),
+            ("s", "200"),
+            ("B", "1234"),
+            ("b", "1234"),
+            ("f", "http://a/"),
+            ("a", "curl/8.0"),
+            ("T", "2"),
+            ("M", "2345"),
+            ("D", "2345678"),
+            ("L", "2.345678"),
+            ("p", "<4242>"),
+            ("{host}i", "example.com"),
+            ("{HOST}I", "example.com"),
+            ("{x-dup}i", "two"),
+            ("{missing}i", "-"),
+            ("{content-type}o", "text/plain"),
+            ("{remote_port}e", "5555"),
+            ("{nope}e", "-"),
+            ("zz", "-"),
+        ];
+        for (atom, want) in cases {
+            assert_eq!(
+                render(&format!("%({atom})s"), &rec),
+                format!("{want}\n"),
+                "atom {atom}"
+            );
+        }
+        let log = AccessLog::open("-", "%({REMOTE_PORT}e)s %({x}i)s").unwrap();
+        assert_eq!(log.environ_keys(), vec!["remote_port"]);
+    }
+
+    #[test]
+    fn default_format_and_dashes() {
+        let o = Owned {
+            req: vec![],
+            resp: vec![],
+            env: vec![],
+        };
+        let rec = AccessRecord {
+            response_length: None,
+            ..record(&o, UNIX_EPOCH)
+        };
+        let line = render(DEFAULT_ACCESS_LOG_FORMAT, &rec);
+        let (before, after) = line.split_once('[').unwrap();
+        assert_eq!(before, "10.0.0.1 - - ");
+        let after = &after[after.find(']').unwrap() + 1..];
+        assert_eq!(after, " \"GET /a%20b?x=1 HTTP/1.1\" 200 - \"-\" \"-\"\n");
+        let zero = AccessRecord {
+            response_length: Some(0),
+            ..record(&o, UNIX_EPOCH)
+        };
+        assert_eq!(render("%(b)s", &zero), "0\n");
+        assert_eq!(render("100%% %(m)s", &zero), "100% GET\n");
+    }
+
+    #[test]
+    fn escaping() {
+        let o = Owned {
+            req: vec![
+                (b"User-Agent", b"a\"b\\c\n\x01\xe9"),
+                (b"Authorization", b"basic !!"),
+            ],
+            resp: vec![],
+            env: vec![],
+        };
+        let rec = AccessRecord {
+            path: b"/x\r\ny",
+            ..record(&o, UNIX_EPOCH)
+        };
+        assert_eq!(
+            render("%(a)s|%(U)s|%(u)s", &rec),
+            "a\\\"b\\\\c\\x0a\\x01\\xe9|/x\\x0d\\x0ay|-\n"
+        );
+    }
+
+    #[test]
+    fn basic_auth() {
+        let user = |v: &'static [u8]| basic_auth_user(&[(b"authorization", v)]);
+        assert_eq!(user(b"Basic dXNlcjpwYXNz"), Some(b"user".to_vec()));
+        assert_eq!(user(b"BASIC  YWxpY2U="), Some(b"alice".to_vec())); // "alice"
+        assert_eq!(user(b"Basic YWxpY2U"), None); // missing padding, as Python refuses
+        assert_eq!(user(b"Bearer dXNlcjpwYXNz"), None);
+        assert_eq!(user(b"Basic /w=="), None); // 0xff is not UTF-8
+    }
+
+    #[test]
+    fn bad_formats() {
+        for f in ["%(h)", "%(h", "%d", "50%", "%(h)x"] {
+            let e = AccessLog::open("-", f).expect_err(f);
+            assert!(matches!(e, LogError::Format { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn access_reopen_after_rename() {
+        let dir = TempDir::new();
+        let path = dir.0.join("access.log");
+        let log = AccessLog::open(path.to_str().unwrap(), "%(m)s %(U)s").unwrap();
+        let o = owned();
+        log.write(&record(&o, UNIX_EPOCH));
+        let rotated = dir.0.join("access.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        log.write(&AccessRecord {
+            method: "POST",
+            ..record(&o, UNIX_EPOCH)
+        });
+        log.reopen().unwrap();
+        log.write(&AccessRecord {
+            method: "PUT",
+            ..record(&o, UNIX_EPOCH)
+        });
+        assert_eq!(
+            std::fs::read_to_string(&rotated).unwrap(),
+            "GET /a b\nPOST /a b\n"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "PUT /a b\n");
+    }
+
+    #[test]
+    fn error_log_file_reopen_and_level() {
+        let dir = TempDir::new();
+        let path = dir.0.join("error.log");
+        init_error_log(Level::Warning, path.to_str().unwrap()).unwrap();
+        crate::log_info!("hidden-line");
+        crate::log_warning!("first-line");
+        let rotated = dir.0.join("error.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        reopen().unwrap();
+        crate::log_error!("second-line");
+        // Other tests in this binary may log concurrently; look only for our own lines.
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        init_error_log(Level::Info, "-").unwrap();
+        assert!(old.contains("[WARNING] first-line\n"), "{old}");
+        assert!(!old.contains("hidden-line") && !new.contains("hidden-line"));
+        assert!(
+            new.contains("[ERROR] second-line\n") && !old.contains("second-line"),
+            "{new}"
+        );
+        let err = init_error_log(Level::Info, "/nonexistent-dir/x.log").expect_err("bad path");
+        assert!(err.to_string().contains("/nonexistent-dir/x.log"), "{err}");
+    }
 }

@@ -26,7 +26,10 @@ const SD_LISTEN_FDS_START: RawFd = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindAddr {
     /// Host (name or literal, brackets removed, lower-cased as Gunicorn does) and port.
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     Unix(PathBuf),
     Fd(RawFd),
 }
@@ -47,11 +50,18 @@ pub enum BindError {
     /// The `--bind` value cannot be parsed.
     Syntax { value: String, why: &'static str },
     /// A host name did not resolve to any address.
-    Resolve { host: String, source: Option<io::Error> },
+    Resolve {
+        host: String,
+        source: Option<io::Error>,
+    },
     /// The address stayed busy through every retry.
     InUse { addr: String, attempts: u32 },
     /// Any other failure creating, binding or listening (permission denied, path too long, ...).
-    Os { addr: String, op: &'static str, source: io::Error },
+    Os {
+        addr: String,
+        op: &'static str,
+        source: io::Error,
+    },
     /// A file that is not a socket sits at a unix socket path; we never delete it.
     NotASocket { path: PathBuf },
     /// An inherited or `fd://` descriptor is unusable.
@@ -66,7 +76,10 @@ impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BindError::Syntax { value, why } => write!(f, "invalid bind address {value:?}: {why}"),
-            BindError::Resolve { host, source: Some(e) } => {
+            BindError::Resolve {
+                host,
+                source: Some(e),
+            } => {
                 write!(f, "cannot resolve host {host:?}: {e}")
             }
             BindError::Resolve { host, source: None } => {
@@ -100,14 +113,20 @@ impl fmt::Display for BindError {
 impl std::error::Error for BindError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BindError::Resolve { source: Some(e), .. } | BindError::Os { source: e, .. } => Some(e),
+            BindError::Resolve {
+                source: Some(e), ..
+            }
+            | BindError::Os { source: e, .. } => Some(e),
             _ => None,
         }
     }
 }
 
 fn syntax(value: &str, why: &'static str) -> BindError {
-    BindError::Syntax { value: value.to_string(), why }
+    BindError::Syntax {
+        value: value.to_string(),
+        why,
+    }
 }
 
 fn parse_port(value: &str, port: &str) -> Result<u16, BindError> {
@@ -117,7 +136,8 @@ fn parse_port(value: &str, port: &str) -> Result<u16, BindError> {
     if !port.bytes().all(|b| b.is_ascii_digit()) {
         return Err(syntax(value, "the port is not a number"));
     }
-    port.parse::<u16>().map_err(|_| syntax(value, "the port must be between 0 and 65535"))
+    port.parse::<u16>()
+        .map_err(|_| syntax(value, "the port must be between 0 and 65535"))
 }
 
 /// Parses a `--bind` value the way Gunicorn's `parse_address` reads it.
@@ -142,7 +162,10 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
     if let Some(fd) = value.strip_prefix("fd://") {
         return match fd.parse::<RawFd>() {
             Ok(n) if n >= 0 => Ok(BindAddr::Fd(n)),
-            _ => Err(syntax(value_in, "fd:// must be followed by a file descriptor number")),
+            _ => Err(syntax(
+                value_in,
+                "fd:// must be followed by a file descriptor number",
+            )),
         };
     }
     let netloc = value.strip_prefix("tcp://").unwrap_or(value);
@@ -151,7 +174,10 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
             return Err(syntax(value_in, "missing ']' after an IPv6 address"));
         };
         if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(syntax(value_in, "the text in brackets is not an IPv6 address"));
+            return Err(syntax(
+                value_in,
+                "the text in brackets is not an IPv6 address",
+            ));
         }
         let port = match after {
             "" => DEFAULT_PORT,
@@ -163,9 +189,16 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
         (host.to_string(), port)
     } else if let Some((host, port)) = netloc.split_once(':') {
         if port.contains(':') {
-            return Err(syntax(value_in, "an IPv6 address must be written in brackets: [ADDR]:PORT"));
+            return Err(syntax(
+                value_in,
+                "an IPv6 address must be written in brackets: [ADDR]:PORT",
+            ));
         }
-        let host = if host.is_empty() { Ipv4Addr::UNSPECIFIED.to_string() } else { host.to_string() };
+        let host = if host.is_empty() {
+            Ipv4Addr::UNSPECIFIED.to_string()
+        } else {
+            host.to_string()
+        };
         (host, parse_port(value_in, port)?)
     } else {
         (netloc.to_string(), DEFAULT_PORT)
@@ -173,7 +206,10 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
     if host.bytes().any(|b| b.is_ascii_whitespace() || b == b'/') {
         return Err(syntax(value_in, "the host contains a space or '/'"));
     }
-    Ok(BindAddr::Tcp { host: host.to_ascii_lowercase(), port })
+    Ok(BindAddr::Tcp {
+        host: host.to_ascii_lowercase(),
+        port,
+    })
 }
 
 /// An open listening socket owned by the master and inherited by workers across fork.
@@ -189,7 +225,11 @@ pub struct Listener {
 pub enum ListenerKind {
     Tcp(TcpListener),
     /// `path` is `None` for abstract or unnamed sockets adopted from a parent (nothing to unlink).
-    Unix { listener: UnixListener, path: Option<PathBuf>, shown: String },
+    Unix {
+        listener: UnixListener,
+        path: Option<PathBuf>,
+        shown: String,
+    },
 }
 
 impl Listener {
@@ -209,7 +249,15 @@ impl Listener {
             Some((n, p)) => (n.to_string(), p.split(':').next().unwrap_or("").to_string()),
             None => (shown.clone(), String::new()),
         };
-        Listener { kind: ListenerKind::Unix { listener, path, shown }, server_name: name, server_port: port }
+        Listener {
+            kind: ListenerKind::Unix {
+                listener,
+                path,
+                shown,
+            },
+            server_name: name,
+            server_port: port,
+        }
     }
 
     pub fn kind(&self) -> &ListenerKind {
@@ -293,7 +341,11 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> BindOptions {
-        BindOptions { backlog: 2048, reuse_port: false, retries: 4 }
+        BindOptions {
+            backlog: 2048,
+            reuse_port: false,
+            retries: 4,
+        }
     }
 }
 
@@ -337,14 +389,21 @@ fn bind_with_retries(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Bi
             }
         }
     }
-    Err(BindError::InUse { addr: shown, attempts })
+    Err(BindError::InUse {
+        addr: shown,
+        attempts,
+    })
 }
 
 fn os_err(addr: &BindAddr, op: &'static str, source: io::Error) -> Attempt {
     if source.kind() == io::ErrorKind::AddrInUse {
         return Attempt::Busy;
     }
-    Attempt::Fatal(BindError::Os { addr: addr.to_string(), op, source })
+    Attempt::Fatal(BindError::Os {
+        addr: addr.to_string(),
+        op,
+        source,
+    })
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, BindError> {
@@ -353,7 +412,10 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, BindError> {
     }
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| BindError::Resolve { host: host.to_string(), source: Some(e) })?
+        .map_err(|e| BindError::Resolve {
+            host: host.to_string(),
+            source: Some(e),
+        })?
         .collect();
     // Gunicorn opens an AF_INET socket for every host name, so IPv4 wins when both exist.
     addrs
@@ -361,7 +423,10 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, BindError> {
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| BindError::Resolve { host: host.to_string(), source: None })
+        .ok_or_else(|| BindError::Resolve {
+            host: host.to_string(),
+            source: None,
+        })
 }
 
 fn bind_once(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Attempt> {
@@ -374,9 +439,11 @@ fn bind_once(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Attempt> {
             // IPV6_V6ONLY is left at the system default, as Gunicorn leaves it (dual-stack `[::]`
             // on Linux unless net.ipv6.bindv6only is set).
             set_common_options(&sock, opts).map_err(|e| os_err(addr, "set options on", e))?;
-            sock.set_tcp_nodelay(true).map_err(|e| os_err(addr, "set TCP_NODELAY on", e))?;
+            sock.set_tcp_nodelay(true)
+                .map_err(|e| os_err(addr, "set TCP_NODELAY on", e))?;
             sock.bind(&sa.into()).map_err(|e| os_err(addr, "bind", e))?;
-            sock.listen(opts.backlog).map_err(|e| os_err(addr, "listen on", e))?;
+            sock.listen(opts.backlog)
+                .map_err(|e| os_err(addr, "listen on", e))?;
             Listener::tcp(sock.into()).map_err(|e| os_err(addr, "read the address of", e))
         }
         BindAddr::Unix(path) => {
@@ -384,10 +451,12 @@ fn bind_once(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Attempt> {
             let sa = SockAddr::unix(path).map_err(|e| os_err(addr, "bind", e))?;
             let sock = Socket::new(Domain::UNIX, Type::STREAM, None)
                 .map_err(|e| os_err(addr, "create a socket for", e))?;
-            sock.set_reuse_address(true).map_err(|e| os_err(addr, "set options on", e))?;
+            sock.set_reuse_address(true)
+                .map_err(|e| os_err(addr, "set options on", e))?;
             // The file's mode is 0777 minus the process umask, which the caller sets beforehand.
             sock.bind(&sa).map_err(|e| os_err(addr, "bind", e))?;
-            sock.listen(opts.backlog).map_err(|e| os_err(addr, "listen on", e))?;
+            sock.listen(opts.backlog)
+                .map_err(|e| os_err(addr, "listen on", e))?;
             let shown = path.display().to_string();
             Ok(Listener::unix(sock.into(), Some(path.clone()), shown))
         }
@@ -400,7 +469,10 @@ fn set_common_options(sock: &Socket, opts: &BindOptions) -> io::Result<()> {
     if opts.reuse_port {
         // Gunicorn ignores kernels that do not know the option; so do we.
         if let Err(e) = sock.set_reuse_port(true) {
-            if !matches!(e.raw_os_error(), Some(libc::ENOPROTOOPT) | Some(libc::EINVAL)) {
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::ENOPROTOOPT) | Some(libc::EINVAL)
+            ) {
                 return Err(e);
             }
         }
@@ -416,22 +488,29 @@ fn clear_stale_unix_socket(addr: &BindAddr, path: &Path) -> Result<(), Attempt> 
         Err(e) => return Err(os_err(addr, "inspect", e)),
     };
     if !meta.file_type().is_socket() {
-        return Err(Attempt::Fatal(BindError::NotASocket { path: path.to_path_buf() }));
+        return Err(Attempt::Fatal(BindError::NotASocket {
+            path: path.to_path_buf(),
+        }));
     }
     match UnixStream::connect(path) {
         Ok(_) => Err(Attempt::Busy),
         // Nobody accepts on it: the server that made it is gone.
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(os_err(addr, "remove the stale socket file of", e)),
-        },
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(os_err(addr, "remove the stale socket file of", e)),
+            }
+        }
         Err(e) => Err(os_err(addr, "probe the existing socket file of", e)),
     }
 }
 
 fn bad_fd(fd: RawFd, why: impl Into<String>) -> BindError {
-    BindError::BadFd { fd, why: why.into() }
+    BindError::BadFd {
+        fd,
+        why: why.into(),
+    }
 }
 
 /// Takes ownership of an already-open stream socket (`fd://`, systemd, re-exec).
@@ -451,11 +530,15 @@ fn adopt_fd(fd: RawFd, opts: &BindOptions) -> Result<Listener, BindError> {
     // borrow lives (adoption happens at startup, before workers or app threads exist).
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let sref = SockRef::from(&borrowed);
-    let ty = sref.r#type().map_err(|e| bad_fd(fd, format!("it is not a socket ({e})")))?;
+    let ty = sref
+        .r#type()
+        .map_err(|e| bad_fd(fd, format!("it is not a socket ({e})")))?;
     if ty != Type::STREAM {
         return Err(bad_fd(fd, "it is not a stream socket (SOCK_STREAM)"));
     }
-    let local = sref.local_addr().map_err(|e| bad_fd(fd, format!("getsockname failed: {e}")))?;
+    let local = sref
+        .local_addr()
+        .map_err(|e| bad_fd(fd, format!("getsockname failed: {e}")))?;
     if local.as_socket().is_none() && !local.is_unix() {
         return Err(bad_fd(fd, "it is neither a TCP nor a unix socket"));
     }
@@ -466,12 +549,18 @@ fn adopt_fd(fd: RawFd, opts: &BindOptions) -> Result<Listener, BindError> {
             None => local.as_unix().map(|u| u.is_unnamed()).unwrap_or(true),
         };
         if unbound {
-            return Err(bad_fd(fd, "it is neither listening nor bound to an address"));
+            return Err(bad_fd(
+                fd,
+                "it is neither listening nor bound to an address",
+            ));
         }
-        sref.listen(opts.backlog).map_err(|e| bad_fd(fd, format!("listen failed: {e}")))?;
+        sref.listen(opts.backlog)
+            .map_err(|e| bad_fd(fd, format!("listen failed: {e}")))?;
     }
-    sref.set_nonblocking(false).map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
-    sref.set_cloexec(true).map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
+    sref.set_nonblocking(false)
+        .map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
+    sref.set_cloexec(true)
+        .map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
     let _ = set_common_options(&sref, opts);
 
     // SAFETY: the descriptor is open and a stream socket; it was handed to us (fd://, systemd or
@@ -542,10 +631,16 @@ fn listeners_from_vars(
                 .parse()
                 .ok()
                 .filter(|n| (0..=1024).contains(n))
-                .ok_or_else(|| BindError::Env { var: "LISTEN_FDS", value: lfds.to_string() })?;
+                .ok_or_else(|| BindError::Env {
+                    var: "LISTEN_FDS",
+                    value: lfds.to_string(),
+                })?;
             if n > 0 {
                 let fds: Vec<RawFd> = (SD_LISTEN_FDS_START..SD_LISTEN_FDS_START + n).collect();
-                return Ok(Some((InheritedFrom::Systemd, listeners_from_fds(&fds, opts)?)));
+                return Ok(Some((
+                    InheritedFrom::Systemd,
+                    listeners_from_fds(&fds, opts)?,
+                )));
             }
         }
     }
@@ -556,11 +651,17 @@ fn listeners_from_vars(
                 .parse::<RawFd>()
                 .ok()
                 .filter(|fd| *fd >= 0)
-                .ok_or_else(|| BindError::Env { var: "GUNICORN_FD", value: value.to_string() })?;
+                .ok_or_else(|| BindError::Env {
+                    var: "GUNICORN_FD",
+                    value: value.to_string(),
+                })?;
             fds.push(fd);
         }
         if !fds.is_empty() {
-            return Ok(Some((InheritedFrom::Reexec, listeners_from_fds(&fds, opts)?)));
+            return Ok(Some((
+                InheritedFrom::Reexec,
+                listeners_from_fds(&fds, opts)?,
+            )));
         }
     }
     Ok(None)
@@ -584,7 +685,11 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn opts(retries: u32) -> BindOptions {
-        BindOptions { backlog: 16, reuse_port: false, retries }
+        BindOptions {
+            backlog: 16,
+            reuse_port: false,
+            retries,
+        }
     }
 
     /// A fresh directory under the system temp dir, removed on drop.
@@ -606,7 +711,10 @@ mod tests {
     }
 
     fn tcp(host: &str, port: u16) -> BindAddr {
-        BindAddr::Tcp { host: host.to_string(), port }
+        BindAddr::Tcp {
+            host: host.to_string(),
+            port,
+        }
     }
 
     #[test]
@@ -622,7 +730,10 @@ mod tests {
             ("[::]", tcp("::", 8000)),
             ("[FE80::1]:0", tcp("fe80::1", 0)),
             ("unix:/run/app.sock", BindAddr::Unix("/run/app.sock".into())),
-            ("unix:///run/app.sock", BindAddr::Unix("/run/app.sock".into())),
+            (
+                "unix:///run/app.sock",
+                BindAddr::Unix("/run/app.sock".into()),
+            ),
             ("unix:rel.sock", BindAddr::Unix("rel.sock".into())),
             ("fd://3", BindAddr::Fd(3)),
         ];
@@ -630,8 +741,22 @@ mod tests {
             assert_eq!(parse_bind(input).as_ref().ok(), Some(want), "{input}");
         }
         let bad = [
-            "", "   ", "host:", "host:http", "host:65536", "host:-1", "::1", "::1:80", "[::1",
-            "[::1]80", "[nothost]:80", "unix:", "unix://", "fd://", "fd://x", "fd://-3",
+            "",
+            "   ",
+            "host:",
+            "host:http",
+            "host:65536",
+            "host:-1",
+            "::1",
+            "::1:80",
+            "[::1",
+            "[::1]80",
+            "[nothost]:80",
+            "unix:",
+            "unix://",
+            "fd://",
+            "fd://x",
+            "fd://-3",
             "a b:80",
         ];
         for input in bad {
@@ -658,7 +783,10 @@ mod tests {
         assert_eq!(name, "127.0.0.1");
         assert_ne!(port, "0");
         assert_eq!(l.describe(), format!("http://127.0.0.1:{port}"));
-        assert_eq!(l.environ_server(Some("example.com"), "http"), (name, port.clone()));
+        assert_eq!(
+            l.environ_server(Some("example.com"), "http"),
+            (name, port.clone())
+        );
         // Listening, blocking, close-on-exec.
         let sref = SockRef::from(match l.kind() {
             ListenerKind::Tcp(t) => t,
@@ -667,7 +795,10 @@ mod tests {
         assert!(sref.is_listener().unwrap());
         assert!(sref.reuse_address().unwrap());
         // SAFETY: only reads descriptor flags.
-        assert_ne!(unsafe { libc::fcntl(l.raw_fd(), libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
+        assert_ne!(
+            unsafe { libc::fcntl(l.raw_fd(), libc::F_GETFD) } & libc::FD_CLOEXEC,
+            0
+        );
         assert!(!sref.nonblocking().unwrap());
         std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).expect("connect");
     }
@@ -687,7 +818,11 @@ mod tests {
     #[test]
     fn hostname_resolves() {
         let ls = bind_all(&[tcp("localhost", 0)], &opts(0)).expect("bind localhost");
-        assert!(ls[0].describe().starts_with("http://127.0.0.1:"), "{}", ls[0].describe());
+        assert!(
+            ls[0].describe().starts_with("http://127.0.0.1:"),
+            "{}",
+            ls[0].describe()
+        );
     }
 
     #[test]
@@ -698,11 +833,20 @@ mod tests {
         drop(UnixListener::bind(&path).unwrap());
         assert!(path.exists());
         let addr = BindAddr::Unix(path.clone());
-        let ls = bind_all(&[addr.clone()], &opts(0)).expect("stale file replaced");
+        let ls = bind_all(std::slice::from_ref(&addr), &opts(0)).expect("stale file replaced");
         assert_eq!(ls[0].describe(), format!("unix:{}", path.display()));
-        assert_eq!(ls[0].local_addr_for_environ(), (path.display().to_string(), String::new()));
-        assert_eq!(ls[0].environ_server(Some("h"), "http"), ("h".into(), "80".into()));
-        assert_eq!(ls[0].environ_server(Some("h:81"), "https"), ("h".into(), "81".into()));
+        assert_eq!(
+            ls[0].local_addr_for_environ(),
+            (path.display().to_string(), String::new())
+        );
+        assert_eq!(
+            ls[0].environ_server(Some("h"), "http"),
+            ("h".into(), "80".into())
+        );
+        assert_eq!(
+            ls[0].environ_server(Some("h:81"), "https"),
+            ("h".into(), "81".into())
+        );
         UnixStream::connect(&path).expect("connect");
 
         // Live: refused as in use, and the live server's file is left alone.
@@ -731,7 +875,10 @@ mod tests {
         let port = holder.local_addr().unwrap().port();
         let start = std::time::Instant::now();
         let err = bind_all(&[tcp("127.0.0.1", port)], &opts(1)).expect_err("busy");
-        assert!(start.elapsed() >= Duration::from_millis(900), "no pause between attempts");
+        assert!(
+            start.elapsed() >= Duration::from_millis(900),
+            "no pause between attempts"
+        );
         match &err {
             BindError::InUse { addr, attempts } => {
                 assert_eq!(addr, &format!("127.0.0.1:{port}"));
@@ -760,7 +907,8 @@ mod tests {
     #[test]
     fn adopt_fd_bound_not_listening_is_listened() {
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
         let fd = s.into_raw_fd();
         let ls = bind_all(&[BindAddr::Fd(fd)], &opts(0)).expect("adopt");
         let (_, port) = ls[0].local_addr_for_environ();
@@ -781,7 +929,10 @@ mod tests {
             let err = bind_all(&[BindAddr::Fd(fd)], &opts(0)).expect_err(why);
             assert!(err.to_string().contains(why), "{err}");
             // SAFETY: only reads descriptor flags.
-            assert!(unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0, "fd {fd} was closed");
+            assert!(
+                unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0,
+                "fd {fd} was closed"
+            );
         }
         let err = bind_all(&[BindAddr::Fd(100_000)], &opts(0)).expect_err("closed fd");
         assert!(err.to_string().contains("not open"), "{err}");
@@ -795,16 +946,37 @@ mod tests {
         let other = listeners_from_vars(Some("8"), Some("2"), None, 7, &opts(0)).unwrap();
         assert!(other.is_none());
         let bad = listeners_from_vars(Some("7"), Some("two"), None, 7, &opts(0));
-        assert!(matches!(bad, Err(BindError::Env { var: "LISTEN_FDS", .. })));
+        assert!(matches!(
+            bad,
+            Err(BindError::Env {
+                var: "LISTEN_FDS",
+                ..
+            })
+        ));
         let bad = listeners_from_vars(None, None, Some("3,x"), 7, &opts(0));
-        assert!(matches!(bad, Err(BindError::Env { var: "GUNICORN_FD", .. })));
+        assert!(matches!(
+            bad,
+            Err(BindError::Env {
+                var: "GUNICORN_FD",
+                ..
+            })
+        ));
 
-        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap().into_raw_fd();
-        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap().into_raw_fd();
+        let a = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .into_raw_fd();
+        let b = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .into_raw_fd();
         let list = format!("{a},{b}");
-        let (from, ls) = listeners_from_vars(None, None, Some(&list), 7, &opts(0)).unwrap().unwrap();
+        let (from, ls) = listeners_from_vars(None, None, Some(&list), 7, &opts(0))
+            .unwrap()
+            .unwrap();
         assert_eq!(from, InheritedFrom::Reexec);
-        assert_eq!(ls.iter().map(Listener::raw_fd).collect::<Vec<_>>(), vec![a, b]);
+        assert_eq!(
+            ls.iter().map(Listener::raw_fd).collect::<Vec<_>>(),
+            vec![a, b]
+        );
     }
 
     #[test]
