@@ -168,7 +168,9 @@ impl Arbiter {
                 }
             }
             libc::SIGUSR1 => {
-                crate::log::reopen();
+                if let Err(e) = crate::log::reopen() {
+                    log_error!("cannot reopen the error log: {e}");
+                }
                 self.signal_all(libc::SIGUSR1);
             }
             libc::SIGUSR2 | libc::SIGWINCH => {

@@ -434,15 +434,16 @@ fn log_access(
     log.write(&AccessRecord {
         remote_addr: &remote,
         method: &head.method,
+        raw_uri: &head.target,
         path: &head.target[..path_end],
         query: &head.query,
         protocol,
         status,
-        response_length: sent,
+        response_length: Some(sent),
         request_headers: &req_headers,
         response_headers: resp_headers,
+        environ: &[],
         request_time: t0.elapsed(),
         start,
-        pid: std::process::id(),
     });
 }

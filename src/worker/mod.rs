@@ -8,7 +8,7 @@ pub mod conn;
 pub mod heartbeat;
 
 use crate::log::AccessLog;
-use crate::sock::Listener;
+use crate::sock::{Listener, ListenerKind};
 use crate::wsgi::{ConnInfo, Peer, WsgiContext, WsgiSettings};
 use crate::{log_error, log_info, log_warning};
 use ferrocorn_http::ParseOptions;
@@ -224,8 +224,8 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
     let stop_kind = Rc::new(Cell::new(None::<Stop>));
 
     for l in listeners {
-        match l {
-            Listener::Tcp(std_l) => {
+        match l.into_kind() {
+            ListenerKind::Tcp(std_l) => {
                 let server = std_l.local_addr().ok().map(|a| (a.ip().to_string(), a.port().to_string()));
                 if std_l.set_nonblocking(true).is_err() {
                     continue;
@@ -237,7 +237,7 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
                     Err(e) => log_error!("cannot watch a listener: {e}"),
                 }
             }
-            Listener::Unix { listener, .. } => {
+            ListenerKind::Unix { listener, .. } => {
                 if listener.set_nonblocking(true).is_err() {
                     continue;
                 }
@@ -310,9 +310,17 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, stop: &Rc<Notify>, stop_kind: &Rc<Cell
     watch(SignalKind::interrupt(), Stop::Immediate);
     watch(SignalKind::quit(), Stop::Immediate);
     if let Ok(mut s) = signal(SignalKind::user_defined1()) {
+        let sh = sh.clone();
         tokio::task::spawn_local(async move {
             while s.recv().await.is_some() {
-                crate::log::reopen();
+                if let Err(e) = crate::log::reopen() {
+                    log_error!("cannot reopen the error log: {e}");
+                }
+                if let Some(access) = &sh.access_log {
+                    if let Err(e) = access.reopen() {
+                        log_error!("cannot reopen the access log: {e}");
+                    }
+                }
             }
         });
     }
