@@ -631,4 +631,37 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "PUT /a b\n");
     }
+
+    #[test]
+    fn concurrent_lines_stay_whole() {
+        let dir = TempDir::new();
+        let path = dir.0.join("access.log");
+        let log = AccessLog::open(path.to_str().unwrap(), "%(m)s %(U)s %({x-n}i)s").unwrap();
+        let o = owned();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (log, o) = (&log, &o);
+                s.spawn(move || {
+                    for i in 0..200 {
+                        let n = format!("{t}-{i}");
+                        let mut req = o.req.clone();
+                        req.push((b"X-N", n.as_bytes()));
+                        log.write(&AccessRecord {
+                            request_headers: &req,
+                            ..record(o, UNIX_EPOCH)
+                        });
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1600);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("GET /a b ") && l.matches('-').count() == 1),
+            "{text}"
+        );
+    }
 }

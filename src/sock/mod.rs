@@ -113,6 +113,16 @@ impl Listener {
         (self.server_name.clone(), self.server_port.clone())
     }
 
+    /// `SERVER_NAME` without allocating (see `local_addr_for_environ`).
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    /// `SERVER_PORT` without allocating; empty for an ordinary unix socket path.
+    pub fn server_port(&self) -> &str {
+        &self.server_port
+    }
+
     /// Gunicorn's full `SERVER_NAME`/`SERVER_PORT` rule: TCP listeners give their own address;
     /// a unix listener takes them from the `Host` header (port 80/443 by scheme when the header
     /// has none), and falls back to the socket path with an empty port.
