@@ -4,6 +4,8 @@
 //! table row declares it. Values arrive as text and are validated by the table's rules, which
 //! gives the same error for a bad `-w` whether it came from argv or the environment.
 
+use std::io::Write;
+
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::config::{self, Action, ConfigError, DefaultValue, Kind, Layer, SETTINGS, Section, Setting, Source, Value};
@@ -109,7 +111,7 @@ pub fn parse(argv: &[String], source: Source) -> Result<Parsed, ConfigError> {
         }
     };
     if matches.get_flag(VERSION) {
-        println!("ferrocorn (version {})", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(std::io::stdout(), "ferrocorn (version {})", env!("CARGO_PKG_VERSION"));
         return Ok(Parsed::Exit(0));
     }
     let mut args = Args {

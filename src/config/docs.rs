@@ -59,7 +59,7 @@ pub fn settings_markdown() -> String {
 fn default_markdown(d: &DefaultValue) -> String {
     match d {
         DefaultValue::Computed(doc) => (*doc).to_owned(),
-        DefaultValue::Str(s) if s.is_empty() => "`''`".into(),
+        DefaultValue::Str("") => "`''`".into(),
         other => format!("`{}`", Value::from_default(other)),
     }
 }

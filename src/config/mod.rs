@@ -18,6 +18,7 @@ mod validate;
 mod value;
 
 use pyo3::prelude::*;
+use std::io::Write;
 
 pub use defaults::Env;
 pub use docs::settings_markdown;
@@ -230,7 +231,8 @@ pub fn load_with(py: Python<'_>, argv: &[String], env: &Env) -> Result<Command, 
         return Err(ConfigError::NoApp);
     }
     if cfg.bool(Key::PrintConfig) {
-        println!("{}", cfg.print_config());
+        // A closed pipe (`--print-config | head`) is not an error worth reporting.
+        let _ = writeln!(std::io::stdout(), "{}", cfg.print_config());
         return Ok(Command::Exit(0));
     }
     if cfg.bool(Key::CheckConfig) {
