@@ -1,110 +1,165 @@
 //! Settings: the one table (names, flags, defaults, validators, docs), layered values merged in
 //! Gunicorn's order (defaults < config file < GUNICORN_CMD_ARGS < command line), then frozen.
 //!
-//! PLACEHOLDER API: the real table replaces this module; callers use only what is declared here.
+//! - `table.rs`: the table and the generated `Key` enum.
+//! - `validate.rs` / `pyvalue.rs`: the rules for text values and for Python objects.
+//! - `defaults.rs`: defaults taken from the environment (`PORT`, `WEB_CONCURRENCY`, ...).
+//! - `file.rs`: running the config file.
+//! - `docs.rs`: `docs/settings.md` and `--print-config` output.
+//! - `crate::cli`: argv and `GUNICORN_CMD_ARGS` into a `Layer`.
+
+mod defaults;
+mod docs;
+mod error;
+mod file;
+mod pyvalue;
+mod table;
+mod validate;
+mod value;
 
 use pyo3::prelude::*;
-use std::fmt;
+use std::io::Write;
 
-/// One value of a setting, after validation.
+pub use defaults::Env;
+pub use docs::settings_markdown;
+pub use error::{ConfigError, Source};
+pub use table::{Action, DefaultValue, Key, Kind, SETTINGS, Section, Setting, by_name, setting};
+pub use validate::from_str as value_from_str;
+pub use value::Value;
+
+/// Values one source (config file, `GUNICORN_CMD_ARGS`, command line) gave, by key.
 #[derive(Debug, Clone)]
-pub enum Value {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    List(Vec<String>),
-    /// Dict-like settings (`secure_scheme_headers`, `raw_env` pairs...), in insertion order.
-    Pairs(Vec<(String, String)>),
-    /// A Python callable (server hooks) or object (`logconfig_dict`).
-    Py(std::sync::Arc<Py<PyAny>>),
+pub struct Layer {
+    values: Vec<Option<Value>>,
 }
 
-/// Every setting, by name. The discriminant indexes the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Key {
-    Bind,
-    Backlog,
-    Workers,
-    WorkerClass,
-    Threads,
-    WorkerConnections,
-    MaxRequests,
-    MaxRequestsJitter,
-    Timeout,
-    GracefulTimeout,
-    Keepalive,
-    LimitRequestLine,
-    LimitRequestFields,
-    LimitRequestFieldSize,
-    Preload,
-    Chdir,
-    Pythonpath,
-    RawEnv,
-    ReusePort,
-    Loglevel,
-    Errorlog,
-    Accesslog,
-    AccessLogFormat,
-    ProcName,
-    ForwardedAllowIps,
-    SecureSchemeHeaders,
-    ForwarderHeaders,
-    HeaderMap,
-    StripHeaderSpaces,
-    PermitObsoleteFolding,
-    PermitUnconventionalHttpMethod,
-    CasefoldHttpMethod,
-    ProxyProtocol,
-    ProxyAllowIps,
-    /// The app URI (positional argument, or `wsgi_app` in the config file).
-    WsgiApp,
+impl Layer {
+    pub fn new() -> Layer {
+        Layer { values: vec![None; SETTINGS.len()] }
+    }
+    pub fn set(&mut self, key: Key, value: Value) {
+        self.values[key as usize] = Some(value);
+    }
+    pub fn get(&self, key: Key) -> Option<&Value> {
+        self.values[key as usize].as_ref()
+    }
+}
+
+impl std::default::Default for Layer {
+    fn default() -> Layer {
+        Layer::new()
+    }
 }
 
 /// The merged, frozen settings.
 #[derive(Debug, Clone)]
-pub struct Config {}
+pub struct Config {
+    values: Vec<Value>,
+    sources: Vec<Source>,
+    defaults: Vec<Value>,
+}
 
 impl Config {
-    pub fn get(&self, key: Key) -> &Value {
-        let _ = key;
-        &Value::None
+    /// Merges layers over the defaults; later layers win.
+    pub fn merge(defaults: Vec<Value>, layers: &[(Source, &Layer)]) -> Config {
+        let mut values = defaults.clone();
+        let mut sources = vec![Source::Default; SETTINGS.len()];
+        for (source, layer) in layers {
+            for (i, v) in layer.values.iter().enumerate() {
+                if let Some(v) = v {
+                    values[i] = v.clone();
+                    sources[i] = *source;
+                }
+            }
+        }
+        Config { values, sources, defaults }
     }
+
+    pub fn get(&self, key: Key) -> &Value {
+        &self.values[key as usize]
+    }
+
+    /// Where the value came from; `Source::Default` when nothing set it.
+    pub fn source(&self, key: Key) -> Source {
+        self.sources[key as usize]
+    }
+
+    /// Whether a config file, `GUNICORN_CMD_ARGS` or the command line set this setting.
+    pub fn is_set(&self, key: Key) -> bool {
+        self.source(key) != Source::Default
+    }
+
     /// Integer settings. Panics only on a table bug (key of another type), never on user input.
     pub fn int(&self, key: Key) -> i64 {
-        let _ = key;
-        0
+        match self.get(key) {
+            Value::Int(i) => *i,
+            other => table_bug(key, "an integer", other),
+        }
     }
     pub fn float(&self, key: Key) -> f64 {
-        let _ = key;
-        0.0
+        match self.get(key) {
+            Value::Float(x) => *x,
+            Value::Int(i) => *i as f64,
+            other => table_bug(key, "a number", other),
+        }
     }
     pub fn bool(&self, key: Key) -> bool {
-        let _ = key;
-        false
+        match self.get(key) {
+            Value::Bool(b) => *b,
+            other => table_bug(key, "a boolean", other),
+        }
     }
+    /// String settings; `None` when unset (or, for `worker_class`, when a class object was given:
+    /// see `py`).
     pub fn str(&self, key: Key) -> Option<&str> {
-        let _ = key;
-        None
+        match self.get(key) {
+            Value::Str(s) => Some(s),
+            Value::None | Value::Py(..) => None,
+            other => table_bug(key, "a string", other),
+        }
     }
     pub fn list(&self, key: Key) -> &[String] {
-        let _ = key;
-        &[]
+        match self.get(key) {
+            Value::List(l) => l,
+            Value::None => &[],
+            other => table_bug(key, "a list", other),
+        }
     }
     pub fn pairs(&self, key: Key) -> &[(String, String)] {
-        let _ = key;
-        &[]
+        match self.get(key) {
+            Value::Pairs(p) => p,
+            Value::None => &[],
+            other => table_bug(key, "a dict", other),
+        }
     }
-    /// A hook or Python object setting; `None` when unset.
+    /// A hook or Python object setting; `None` when unset. `post_request` is always wrapped to
+    /// take four arguments `(worker, req, environ, resp)`, as Gunicorn does.
     pub fn py(&self, key: Key) -> Option<&Py<PyAny>> {
-        let _ = key;
-        None
+        match self.get(key) {
+            Value::Py(obj, _) => Some(obj),
+            _ => None,
+        }
     }
+
     /// Settings given a non-default value whose feature has not landed yet (refused at start).
     pub fn unsupported_in_use(&self) -> Vec<&'static str> {
-        Vec::new()
+        SETTINGS
+            .iter()
+            .filter(|s| !s.supported)
+            .filter(|s| self.is_set(s.key) && self.values[s.key as usize] != self.defaults[s.key as usize])
+            .map(|s| s.name)
+            .collect()
     }
+
+    /// `--print-config`: every setting as `name = value`, sorted by name, names padded to align.
+    pub fn print_config(&self) -> String {
+        docs::print_config(&self.values)
+    }
+}
+
+#[cold]
+fn table_bug(key: Key, wanted: &str, got: &Value) -> ! {
+    panic!("ferrocorn bug: setting {} read as {wanted} but holds {got:?}", setting(key).name)
 }
 
 /// What the command line asked for.
@@ -117,22 +172,74 @@ pub enum Command {
     Exit(i32),
 }
 
-/// A config problem the user must fix; `Display` is the one line printed before exiting 1.
-#[derive(Debug)]
-pub enum ConfigError {
-    Placeholder(String),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Placeholder(s) => f.write_str(s),
-        }
-    }
-}
-
 /// Parses argv (argv[0] included), runs the config file, reads the environment, and merges.
 pub fn load(py: Python<'_>, argv: &[String]) -> Result<Command, ConfigError> {
-    let _ = (py, argv);
-    Err(ConfigError::Placeholder("config not written yet".into()))
+    let env: Env = std::env::vars().collect();
+    load_with(py, argv, &env)
 }
+
+/// `load` with an explicit environment snapshot (for tests).
+pub fn load_with(py: Python<'_>, argv: &[String], env: &Env) -> Result<Command, ConfigError> {
+    // Like Gunicorn, both the command line and GUNICORN_CMD_ARGS are parsed before the config
+    // file runs: either may say which file to read, and `-h`/`-v` must not run it.
+    let cli = match crate::cli::parse(argv, Source::CommandLine)? {
+        crate::cli::Parsed::Args(a) => a,
+        crate::cli::Parsed::Exit(code) => return Ok(Command::Exit(code)),
+    };
+    let env_args = match env.get("GUNICORN_CMD_ARGS") {
+        None => crate::cli::Args::default(),
+        Some(raw) => {
+            let mut words = vec!["ferrocorn".to_owned()];
+            words.extend(shlex::split(raw).ok_or_else(|| ConfigError::EnvArgsSyntax(raw.clone()))?);
+            match crate::cli::parse(&words, Source::EnvArgs)? {
+                crate::cli::Parsed::Args(a) => a,
+                crate::cli::Parsed::Exit(code) => return Ok(Command::Exit(code)),
+            }
+        }
+    };
+
+    let mut defaults = defaults::all(env)?;
+    // Gunicorn names the processes after the app argument unless `proc_name` says otherwise.
+    if let Some(app) = cli.positional.first() {
+        defaults[Key::DefaultProcName as usize] = Value::Str(app.clone());
+    }
+
+    let location = [&cli.layer, &env_args.layer].into_iter().find_map(|l| match l.get(Key::Config) {
+        Some(Value::Str(p)) => Some(p.clone()),
+        _ => None,
+    });
+    let location = location.or_else(|| {
+        let default = std::env::current_dir().ok()?.join("gunicorn.conf.py");
+        default.exists().then(|| default.to_string_lossy().into_owned())
+    });
+    let file_layer = match location {
+        Some(loc) => file::load(py, &loc)?,
+        None => Layer::new(),
+    };
+
+    let mut cli_layer = cli.layer;
+    // The positional APP_MODULE wins over `wsgi_app` from any other source.
+    if let Some(app) = cli.positional.first() {
+        cli_layer.set(Key::WsgiApp, Value::Str(app.clone()));
+    }
+    let cfg = Config::merge(
+        defaults,
+        &[(Source::ConfigFile, &file_layer), (Source::EnvArgs, &env_args.layer), (Source::CommandLine, &cli_layer)],
+    );
+
+    if cfg.str(Key::WsgiApp).is_none() && cfg.str(Key::Paste).is_none() {
+        return Err(ConfigError::NoApp);
+    }
+    if cfg.bool(Key::PrintConfig) {
+        // A closed pipe (`--print-config | head`) is not an error worth reporting.
+        let _ = writeln!(std::io::stdout(), "{}", cfg.print_config());
+        return Ok(Command::Exit(0));
+    }
+    if cfg.bool(Key::CheckConfig) {
+        return Ok(Command::Check(cfg));
+    }
+    Ok(Command::Run(cfg))
+}
+
+#[cfg(test)]
+mod tests;
