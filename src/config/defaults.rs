@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::{ConfigError, Source};
-use super::table::{self, DefaultValue, Key, SETTINGS};
+use super::table::{self, DefaultValue, Key, Kind, SETTINGS};
 use super::validate;
 use super::value::Value;
 
@@ -17,6 +17,11 @@ pub fn all(env: &Env) -> Result<Vec<Value>, ConfigError> {
         .iter()
         .map(|s| match s.default {
             DefaultValue::Computed(_) => computed(s.key, env),
+            // Comma-separated defaults are written as Gunicorn writes them, but stored as the
+            // list their rule produces, so accessors see one shape whatever the source.
+            DefaultValue::Str(text) if matches!(s.kind, Kind::CommaList | Kind::AddrList | Kind::HttpProtocols) => {
+                validate::from_str(s, text, Source::Default)
+            }
             ref d => Ok(Value::from_default(d)),
         })
         .collect()

@@ -155,3 +155,34 @@ fn check_config_returns_check() {
         assert!(matches!(load_with(py, &argv(&["--version"]), &env(&[])), Ok(Command::Exit(0))));
     });
 }
+
+/// Reading every default through the accessor its kind implies must not hit the table-bug panic.
+#[test]
+fn every_default_fits_its_accessor() {
+    let cfg = run(&["a:b"], &env(&[])).unwrap();
+    for s in SETTINGS {
+        match s.kind {
+            Kind::Int | Kind::AutoInt | Kind::IntRange(..) | Kind::User | Kind::Group => {
+                cfg.int(s.key);
+            }
+            Kind::Bool => {
+                cfg.bool(s.key);
+            }
+            Kind::List | Kind::Files | Kind::CommaList | Kind::AddrList | Kind::HttpProtocols => {
+                cfg.list(s.key);
+            }
+            Kind::Pairs => {
+                cfg.pairs(s.key);
+            }
+            Kind::Hook(_) | Kind::PostRequestHook | Kind::PyDict => {
+                cfg.py(s.key);
+            }
+            Kind::SslVersion => {}
+            _ => {
+                cfg.str(s.key);
+            }
+        }
+    }
+    assert_eq!(cfg.list(Key::ProxyAllowIps), ["127.0.0.1", "::1"]);
+    assert_eq!(cfg.list(Key::ForwarderHeaders), ["SCRIPT_NAME", "PATH_INFO"]);
+}
