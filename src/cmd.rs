@@ -22,7 +22,8 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let command = match config::load(py, &argv) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("Error: {e}");
+            // ConfigError's Display is the whole message, "Error: " included.
+            eprintln!("{e}");
             return 1;
         }
     };
@@ -75,7 +76,7 @@ fn prepare_process(py: Python<'_>, cfg: &Config) -> Result<(), String> {
     let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
     // Like Gunicorn, the working directory is importable first, then --pythonpath entries.
     let mut front: Vec<String> = vec![cwd];
-    for p in cfg.list(Key::Pythonpath) {
+    if let Some(p) = cfg.str(Key::Pythonpath) {
         for part in p.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             front.push(part.to_string());
         }
@@ -84,7 +85,9 @@ fn prepare_process(py: Python<'_>, cfg: &Config) -> Result<(), String> {
         path.call_method1("insert", (i, p)).map_err(|e| e.to_string())?;
     }
     let environ = py.import("os").and_then(|os| os.getattr("environ")).map_err(|e| e.to_string())?;
-    for (k, v) in cfg.pairs(Key::RawEnv) {
+    for entry in cfg.list(Key::RawEnv) {
+        // The table's validator guarantees KEY=VALUE.
+        let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
         environ.set_item(k, v).map_err(|e| format!("cannot set {k} from -e/--env: {e}"))?;
     }
     Ok(())
@@ -186,6 +189,13 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
             return 1;
         }
     };
+    let proxy_allow = match AllowList::parse(cfg.list(Key::ProxyAllowIps)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("Error: invalid proxy_allow_ips: {e}");
+            return 1;
+        }
+    };
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
     let secure_scheme_headers = cfg.pairs(Key::SecureSchemeHeaders).to_vec();
     let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
@@ -220,7 +230,8 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         io_timeout: if timeout == 0 { None } else { Some(Duration::from_secs(timeout)) },
         max_requests: secs(cfg.int(Key::MaxRequests)),
         worker_connections: cfg.int(Key::WorkerConnections).max(1) as usize,
-        proxy_protocol: cfg.bool(Key::ProxyProtocol),
+        proxy_protocol: cfg.str(Key::ProxyProtocol).is_some_and(|m| m != "off"),
+        proxy_allow,
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: None,
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),

@@ -33,7 +33,11 @@ where
 {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
 
-    if sh.settings.proxy_protocol {
+    let proxy_trusted = match &conn.peer {
+        Peer::Tcp(addr) => sh.settings.proxy_allow.allows(addr.ip()),
+        Peer::Unix => true,
+    };
+    if sh.settings.proxy_protocol && proxy_trusted {
         match read_proxy_header(&mut stream, &mut buf, &sh).await {
             Ok(Some(info)) => conn.proxy = Some(info),
             Ok(None) if !buf.is_empty() => {}

@@ -39,6 +39,8 @@ pub struct WorkerSettings {
     /// Open connections per worker before accepting pauses.
     pub worker_connections: usize,
     pub proxy_protocol: bool,
+    /// Peers allowed to send a PROXY header (`proxy_allow_ips`).
+    pub proxy_allow: crate::wsgi::AllowList,
     /// Bodies larger than this go to a temporary file.
     pub spill_threshold: usize,
     pub tmp_upload_dir: Option<PathBuf>,
