@@ -1,7 +1,7 @@
 //! Request heads: request line and header fields, with Gunicorn's limits and strictness knobs.
 
 use crate::HttpError;
-use crate::chars::{is_token, trim_ows, FIELD_VALUE};
+use crate::chars::{FIELD_VALUE, TCHAR, is_token, trim_ows};
 
 /// HTTP version of a request (only 1.0 and 1.1 are accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,17 +368,29 @@ fn scheme_len(s: &[u8]) -> Option<usize> {
 fn split_target<'a>(method: &[u8], t: &'a [u8]) -> Result<TargetParts<'a>, HttpError> {
     // Only visible ASCII: RFC 3986 has no raw space, control or non-ASCII byte, and Gunicorn
     // refuses them, so nothing downstream has to guess an encoding.
-    for &b in t {
-        if b == 0 {
-            return Err(HttpError::NulByte);
+    // The same pass notes where `?` and `#` are, for origin-form.
+    let (mut query_at, mut hash_at) = (None, None);
+    for (i, &b) in t.iter().enumerate() {
+        match b {
+            0x21..=0x7e => {}
+            0 => return Err(HttpError::NulByte),
+            _ => return Err(HttpError::InvalidTarget),
         }
-        if !(0x21..=0x7e).contains(&b) {
-            return Err(HttpError::InvalidTarget);
+        if b == b'?' && query_at.is_none() && hash_at.is_none() {
+            query_at = Some(i);
+        } else if b == b'#' && hash_at.is_none() {
+            hash_at = Some(i);
         }
     }
     // origin-form (section 3.2.1); "//x" is a path here, not a network-path reference.
+    // The fragment is cut first, so a `?` after `#` belongs to the fragment.
     if t[0] == b'/' {
-        return Ok(split_path_query(t));
+        let end = hash_at.unwrap_or(t.len());
+        let fragment = hash_at.map_or(&b""[..], |h| &t[h + 1..]);
+        return Ok(match query_at {
+            Some(q) => TargetParts { path: &t[..q], query: &t[q + 1..end], fragment },
+            None => TargetParts { path: &t[..end], query: b"", fragment },
+        });
     }
     // asterisk-form (section 3.2.4) is only for OPTIONS.
     if t == b"*" {
@@ -455,6 +467,22 @@ fn percent_decode(s: &[u8]) -> Box<[u8]> {
     out.into()
 }
 
+/// Field lines of a framed head (every line ends in CRLF), without their CRLF.
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let lf = memchr::memchr(b'\n', self.rest)?;
+        let line = &self.rest[..lf.saturating_sub(1)];
+        self.rest = &self.rest[lf + 1..];
+        Some(line)
+    }
+}
+
 /// What the framing-related fields said, gathered while walking the field lines.
 #[derive(Default)]
 struct FieldFacts {
@@ -474,25 +502,37 @@ struct FieldFacts {
 /// obs-fold permission) and fills `head.headers`, `framing`, `keep_alive`, `expect_continue`.
 fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Result<(), HttpError> {
     let mut facts = FieldFacts::default();
-    let mut lines = block.split_inclusive(|&b| b == b'\n').map(|l| &l[..l.len() - 2]).peekable();
+    let mut lines = Lines { rest: block }.peekable();
     head.headers.reserve(16);
 
     while let Some(line) = lines.next() {
         // RFC 9112 section 5: field-line = field-name ":" OWS field-value OWS.
-        let colon = match memchr::memchr(b':', line) {
-            Some(c) if c > 0 => c,
-            _ => return Err(HttpError::InvalidHeaderLine),
-        };
-        let mut name = &line[..colon];
+        // One pass finds the end of the name, checks the token rule and looks for `_` (for
+        // header_map, below); this is the same as cutting at the first ':' and checking the
+        // name, since ':' is not a token character.
+        let mut underscore = false;
+        let mut end = 0;
+        while let Some(&b) = line.get(end) {
+            if !TCHAR[b as usize] {
+                break;
+            }
+            underscore |= b == b'_';
+            end += 1;
+        }
+        let name = &line[..end];
+        let mut colon = end;
         // RFC 9112 section 5.1: no whitespace is allowed between name and colon, and a
         // server MUST refuse it; Gunicorn's `strip_header_spaces` removes it instead.
         if opts.strip_header_spaces {
-            while let [rest @ .., b' ' | b'\t'] = name {
-                name = rest;
+            while line.get(colon).is_some_and(|&b| is_ws(b)) {
+                colon += 1;
             }
         }
-        if !is_token(name) {
-            return Err(if name.contains(&0) { HttpError::NulByte } else { HttpError::InvalidHeaderName });
+        match line.get(colon) {
+            Some(b':') if end > 0 => {}
+            _ if memchr::memchr(b':', line).is_none_or(|c| c == 0) => return Err(HttpError::InvalidHeaderLine),
+            _ if line[..colon].contains(&0) || line.get(colon) == Some(&0) => return Err(HttpError::NulByte),
+            _ => return Err(HttpError::InvalidHeaderName),
         }
         let first = trim_ows(&line[colon + 1..]);
         let value: Box<[u8]> = if lines.peek().is_some_and(|l| l.first().is_some_and(|&b| is_ws(b))) {
@@ -517,7 +557,7 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
 
         // A name with `_` would collide with the `-` spelling once mapped to `HTTP_*` in the
         // WSGI environ (CVE-2015-0219 class of header spoofing); Gunicorn drops it by default.
-        if memchr::memchr(b'_', name).is_some() {
+        if underscore {
             match opts.header_map {
                 HeaderMap::Drop => continue,
                 HeaderMap::Refuse => return Err(HttpError::UnderscoreInHeaderName),
