@@ -213,6 +213,9 @@ fn frame(buf: &[u8], opts: &ParseOptions, lim: &Limits) -> Result<Option<Frame>,
                     return Err(HttpError::BareLf);
                 }
                 if i == 1 {
+                    if pos + 2 > lim.head {
+                        return Err(HttpError::FieldTooLarge);
+                    }
                     return Ok(Some(Frame { line, fields: (fields_start, pos), end: pos + 2 }));
                 }
                 (i - 1, true)
