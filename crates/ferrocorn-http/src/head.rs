@@ -3,7 +3,8 @@
 use crate::HttpError;
 use crate::chars::{FIELD_VALUE, TCHAR, is_token, trim_ows};
 
-/// HTTP version of a request (only 1.0 and 1.1 are accepted).
+/// HTTP version of a request. `HTTP/1.x` with x > 1 is read as 1.1 (RFC 9112 section 2.3);
+/// other majors are refused with 505.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     Http10,
@@ -25,16 +26,28 @@ pub enum HeaderMap {
 /// Parser settings, taken from the config by the caller.
 #[derive(Debug, Clone)]
 pub struct ParseOptions {
-    /// `limit_request_line`; 0 means unlimited.
+    /// `limit_request_line`: longest request line, without its CRLF. 0 means unlimited, which
+    /// is still capped at 64 KiB (and the whole head at 1 MiB) so a client cannot make us
+    /// buffer forever. Unlike Gunicorn, values above 8190 are not clamped down to 8190.
     pub limit_request_line: usize,
-    /// `limit_request_fields`.
+    /// `limit_request_fields`: most field lines (obs-fold continuations not counted; fields
+    /// dropped by `header_map` counted). 0 or more than 32768 means 32768, as in Gunicorn.
     pub limit_request_fields: usize,
-    /// `limit_request_field_size`; 0 means unlimited.
+    /// `limit_request_field_size`: longest field, counting its CRLF and any folded
+    /// continuation lines, as Gunicorn counts it. 0 means Gunicorn 27's default of 8190 (not
+    /// unlimited: the corpus case `limit_header_default_01` expects that).
     pub limit_request_field_size: usize,
+    /// Accept obs-fold continuation lines (RFC 9112 section 5.2), joining them with one space;
+    /// refused by default.
     pub permit_obsolete_folding: bool,
+    /// Accept and remove whitespace between a field name and its colon, which RFC 9112
+    /// section 5.1 says must be refused (the default).
     pub strip_header_spaces: bool,
+    /// Accept any token as a method, not only 3 to 20 characters without lowercase or `#`.
     pub permit_unconventional_http_method: bool,
+    /// Uppercase the method.
     pub casefold_http_method: bool,
+    /// What to do with field names containing `_`.
     pub header_map: HeaderMap,
 }
 
