@@ -1,7 +1,7 @@
 //! Request heads: request line and header fields, with Gunicorn's limits and strictness knobs.
 
 use crate::HttpError;
-use crate::chars::{FIELD_VALUE, TCHAR, is_token, trim_ows};
+use crate::chars::{TCHAR, is_field_value, is_token, trim_ows};
 
 /// HTTP version of a request. `HTTP/1.x` with x > 1 is read as 1.1 (RFC 9112 section 2.3);
 /// other majors are refused with 505.
@@ -565,10 +565,8 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
         } else {
             first.into()
         };
-        for &b in value.iter() {
-            if !FIELD_VALUE[b as usize] {
-                return Err(if b == 0 { HttpError::NulByte } else { HttpError::InvalidHeaderValue });
-            }
+        if !is_field_value(&value) {
+            return Err(if value.contains(&0) { HttpError::NulByte } else { HttpError::InvalidHeaderValue });
         }
 
         // A name with `_` would collide with the `-` spelling once mapped to `HTTP_*` in the
