@@ -166,6 +166,8 @@ struct Frame {
     fields: (usize, usize),
     /// One past the final LF.
     end: usize,
+    /// Number of fields (not counting obs-fold continuation lines).
+    count: usize,
 }
 
 #[inline]
@@ -229,11 +231,14 @@ fn frame(buf: &[u8], opts: &ParseOptions, lim: &Limits) -> Result<Option<Frame>,
                     if pos + 2 > lim.head {
                         return Err(HttpError::FieldTooLarge);
                     }
-                    return Ok(Some(Frame { line, fields: (fields_start, pos), end: pos + 2 }));
+                    return Ok(Some(Frame { line, fields: (fields_start, pos), end: pos + 2, count }));
                 }
                 (i - 1, true)
             }
             None => {
+                if buf.len() > lim.head {
+                    return Err(HttpError::FieldTooLarge);
+                }
                 if rest.is_empty() || rest == b"\r" {
                     return Ok(None);
                 }
@@ -263,9 +268,6 @@ fn frame(buf: &[u8], opts: &ParseOptions, lim: &Limits) -> Result<Option<Frame>,
             return Err(HttpError::FieldTooLarge);
         }
         if !complete {
-            if buf.len() > lim.head {
-                return Err(HttpError::FieldTooLarge);
-            }
             return Ok(None);
         }
         pos += content + 2;
@@ -284,6 +286,7 @@ pub fn parse_request_head(buf: &[u8], opts: &ParseOptions) -> Result<Parsed, Htt
         return Ok(Parsed::Partial);
     };
     let mut head = parse_request_line(&buf[fr.line.0..fr.line.1], opts)?;
+    head.headers.reserve_exact(fr.count);
     parse_fields(&buf[fr.fields.0..fr.fields.1], opts, &mut head)?;
     Ok(Parsed::Complete { head, consumed: fr.end })
 }
@@ -519,7 +522,6 @@ struct FieldFacts {
 fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Result<(), HttpError> {
     let mut facts = FieldFacts::default();
     let mut lines = Lines { rest: block }.peekable();
-    head.headers.reserve(16);
 
     while let Some(line) = lines.next() {
         // RFC 9112 section 5: field-line = field-name ":" OWS field-value OWS.
@@ -823,6 +825,31 @@ mod tests {
         // Field size counts the CRLF, like Gunicorn: 10 bytes + CRLF = 12 fits.
         assert_eq!(p(b"GET / HTTP/1.1\r\nA: 1234567\r\n\r\n"), Ok(false));
         assert_eq!(p(b"GET / HTTP/1.1\r\nA: 12345678\r\n\r\n"), Err(HttpError::FieldTooLarge));
+    }
+
+    #[test]
+    fn zero_limits() {
+        let zero = ParseOptions { limit_request_line: 0, limit_request_fields: 0, limit_request_field_size: 0, ..Default::default() };
+        let p = |b: &[u8]| parse_request_head(b, &zero).map(|r| matches!(r, Parsed::Partial));
+        // Line: "unlimited", but capped.
+        let mut long = b"GET /".to_vec();
+        long.resize(10_000, b'a');
+        assert_eq!(p(&long), Ok(true));
+        long.resize(UNLIMITED_LINE_CAP + 2, b'a');
+        assert_eq!(p(&long), Err(HttpError::RequestLineTooLarge));
+        // Field size 0 is Gunicorn's default 8190, CRLF included.
+        let mut field = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        field.resize(16 + 8188, b'y');
+        field.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(p(&field), Ok(false));
+        field.insert(20, b'y');
+        assert_eq!(p(&field), Err(HttpError::FieldTooLarge));
+        // Many small fields: the whole head stops at 1 MiB.
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        while many.len() <= UNLIMITED_HEAD_CAP {
+            many.extend_from_slice(b"A: 0123456789012345678901234567890123456789\r\n");
+        }
+        assert_eq!(p(&many), Err(HttpError::FieldTooLarge));
     }
 
     #[test]
