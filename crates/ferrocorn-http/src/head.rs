@@ -1,9 +1,10 @@
 //! Request heads: request line and header fields, with Gunicorn's limits and strictness knobs.
 
 use crate::HttpError;
-use crate::chars::{is_token, trim_ows, FIELD_VALUE};
+use crate::chars::{TCHAR, is_field_value, is_token, trim_ows};
 
-/// HTTP version of a request (only 1.0 and 1.1 are accepted).
+/// HTTP version of a request. `HTTP/1.x` with x > 1 is read as 1.1 (RFC 9112 section 2.3);
+/// other majors are refused with 505.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     Http10,
@@ -25,16 +26,28 @@ pub enum HeaderMap {
 /// Parser settings, taken from the config by the caller.
 #[derive(Debug, Clone)]
 pub struct ParseOptions {
-    /// `limit_request_line`; 0 means unlimited.
+    /// `limit_request_line`: longest request line, without its CRLF. 0 means unlimited, which
+    /// is still capped at 64 KiB (and the whole head at 1 MiB) so a client cannot make us
+    /// buffer forever. Unlike Gunicorn, values above 8190 are not clamped down to 8190.
     pub limit_request_line: usize,
-    /// `limit_request_fields`.
+    /// `limit_request_fields`: most field lines (obs-fold continuations not counted; fields
+    /// dropped by `header_map` counted). 0 or more than 32768 means 32768, as in Gunicorn.
     pub limit_request_fields: usize,
-    /// `limit_request_field_size`; 0 means unlimited.
+    /// `limit_request_field_size`: longest field, counting its CRLF and any folded
+    /// continuation lines, as Gunicorn counts it. 0 means Gunicorn 27's default of 8190 (not
+    /// unlimited: the corpus case `limit_header_default_01` expects that).
     pub limit_request_field_size: usize,
+    /// Accept obs-fold continuation lines (RFC 9112 section 5.2), joining them with one space;
+    /// refused by default.
     pub permit_obsolete_folding: bool,
+    /// Accept and remove whitespace between a field name and its colon, which RFC 9112
+    /// section 5.1 says must be refused (the default).
     pub strip_header_spaces: bool,
+    /// Accept any token as a method, not only 3 to 20 characters without lowercase or `#`.
     pub permit_unconventional_http_method: bool,
+    /// Uppercase the method.
     pub casefold_http_method: bool,
+    /// What to do with field names containing `_`.
     pub header_map: HeaderMap,
 }
 
@@ -153,6 +166,8 @@ struct Frame {
     fields: (usize, usize),
     /// One past the final LF.
     end: usize,
+    /// Number of fields (not counting obs-fold continuation lines).
+    count: usize,
 }
 
 #[inline]
@@ -213,11 +228,17 @@ fn frame(buf: &[u8], opts: &ParseOptions, lim: &Limits) -> Result<Option<Frame>,
                     return Err(HttpError::BareLf);
                 }
                 if i == 1 {
-                    return Ok(Some(Frame { line, fields: (fields_start, pos), end: pos + 2 }));
+                    if pos + 2 > lim.head {
+                        return Err(HttpError::FieldTooLarge);
+                    }
+                    return Ok(Some(Frame { line, fields: (fields_start, pos), end: pos + 2, count }));
                 }
                 (i - 1, true)
             }
             None => {
+                if buf.len() > lim.head {
+                    return Err(HttpError::FieldTooLarge);
+                }
                 if rest.is_empty() || rest == b"\r" {
                     return Ok(None);
                 }
@@ -247,9 +268,6 @@ fn frame(buf: &[u8], opts: &ParseOptions, lim: &Limits) -> Result<Option<Frame>,
             return Err(HttpError::FieldTooLarge);
         }
         if !complete {
-            if buf.len() > lim.head {
-                return Err(HttpError::FieldTooLarge);
-            }
             return Ok(None);
         }
         pos += content + 2;
@@ -268,6 +286,7 @@ pub fn parse_request_head(buf: &[u8], opts: &ParseOptions) -> Result<Parsed, Htt
         return Ok(Parsed::Partial);
     };
     let mut head = parse_request_line(&buf[fr.line.0..fr.line.1], opts)?;
+    head.headers.reserve_exact(fr.count);
     parse_fields(&buf[fr.fields.0..fr.fields.1], opts, &mut head)?;
     Ok(Parsed::Complete { head, consumed: fr.end })
 }
@@ -368,17 +387,29 @@ fn scheme_len(s: &[u8]) -> Option<usize> {
 fn split_target<'a>(method: &[u8], t: &'a [u8]) -> Result<TargetParts<'a>, HttpError> {
     // Only visible ASCII: RFC 3986 has no raw space, control or non-ASCII byte, and Gunicorn
     // refuses them, so nothing downstream has to guess an encoding.
-    for &b in t {
-        if b == 0 {
-            return Err(HttpError::NulByte);
+    // The same pass notes where `?` and `#` are, for origin-form.
+    let (mut query_at, mut hash_at) = (None, None);
+    for (i, &b) in t.iter().enumerate() {
+        match b {
+            0x21..=0x7e => {}
+            0 => return Err(HttpError::NulByte),
+            _ => return Err(HttpError::InvalidTarget),
         }
-        if !(0x21..=0x7e).contains(&b) {
-            return Err(HttpError::InvalidTarget);
+        if b == b'?' && query_at.is_none() && hash_at.is_none() {
+            query_at = Some(i);
+        } else if b == b'#' && hash_at.is_none() {
+            hash_at = Some(i);
         }
     }
     // origin-form (section 3.2.1); "//x" is a path here, not a network-path reference.
+    // The fragment is cut first, so a `?` after `#` belongs to the fragment.
     if t[0] == b'/' {
-        return Ok(split_path_query(t));
+        let end = hash_at.unwrap_or(t.len());
+        let fragment = hash_at.map_or(&b""[..], |h| &t[h + 1..]);
+        return Ok(match query_at {
+            Some(q) => TargetParts { path: &t[..q], query: &t[q + 1..end], fragment },
+            None => TargetParts { path: &t[..end], query: b"", fragment },
+        });
     }
     // asterisk-form (section 3.2.4) is only for OPTIONS.
     if t == b"*" {
@@ -455,6 +486,22 @@ fn percent_decode(s: &[u8]) -> Box<[u8]> {
     out.into()
 }
 
+/// Field lines of a framed head (every line ends in CRLF), without their CRLF.
+struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let lf = memchr::memchr(b'\n', self.rest)?;
+        let line = &self.rest[..lf.saturating_sub(1)];
+        self.rest = &self.rest[lf + 1..];
+        Some(line)
+    }
+}
+
 /// What the framing-related fields said, gathered while walking the field lines.
 #[derive(Default)]
 struct FieldFacts {
@@ -474,25 +521,36 @@ struct FieldFacts {
 /// obs-fold permission) and fills `head.headers`, `framing`, `keep_alive`, `expect_continue`.
 fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Result<(), HttpError> {
     let mut facts = FieldFacts::default();
-    let mut lines = block.split_inclusive(|&b| b == b'\n').map(|l| &l[..l.len() - 2]).peekable();
-    head.headers.reserve(16);
+    let mut lines = Lines { rest: block }.peekable();
 
     while let Some(line) = lines.next() {
         // RFC 9112 section 5: field-line = field-name ":" OWS field-value OWS.
-        let colon = match memchr::memchr(b':', line) {
-            Some(c) if c > 0 => c,
-            _ => return Err(HttpError::InvalidHeaderLine),
-        };
-        let mut name = &line[..colon];
+        // One pass finds the end of the name, checks the token rule and looks for `_` (for
+        // header_map, below); this is the same as cutting at the first ':' and checking the
+        // name, since ':' is not a token character.
+        let mut underscore = false;
+        let mut end = 0;
+        while let Some(&b) = line.get(end) {
+            if !TCHAR[b as usize] {
+                break;
+            }
+            underscore |= b == b'_';
+            end += 1;
+        }
+        let name = &line[..end];
+        let mut colon = end;
         // RFC 9112 section 5.1: no whitespace is allowed between name and colon, and a
         // server MUST refuse it; Gunicorn's `strip_header_spaces` removes it instead.
         if opts.strip_header_spaces {
-            while let [rest @ .., b' ' | b'\t'] = name {
-                name = rest;
+            while line.get(colon).is_some_and(|&b| is_ws(b)) {
+                colon += 1;
             }
         }
-        if !is_token(name) {
-            return Err(if name.contains(&0) { HttpError::NulByte } else { HttpError::InvalidHeaderName });
+        match line.get(colon) {
+            Some(b':') if end > 0 => {}
+            _ if memchr::memchr(b':', line).is_none_or(|c| c == 0) => return Err(HttpError::InvalidHeaderLine),
+            _ if line[..colon].contains(&0) || line.get(colon) == Some(&0) => return Err(HttpError::NulByte),
+            _ => return Err(HttpError::InvalidHeaderName),
         }
         let first = trim_ows(&line[colon + 1..]);
         let value: Box<[u8]> = if lines.peek().is_some_and(|l| l.first().is_some_and(|&b| is_ws(b))) {
@@ -509,15 +567,13 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
         } else {
             first.into()
         };
-        for &b in value.iter() {
-            if !FIELD_VALUE[b as usize] {
-                return Err(if b == 0 { HttpError::NulByte } else { HttpError::InvalidHeaderValue });
-            }
+        if !is_field_value(&value) {
+            return Err(if value.contains(&0) { HttpError::NulByte } else { HttpError::InvalidHeaderValue });
         }
 
         // A name with `_` would collide with the `-` spelling once mapped to `HTTP_*` in the
         // WSGI environ (CVE-2015-0219 class of header spoofing); Gunicorn drops it by default.
-        if memchr::memchr(b'_', name).is_some() {
+        if underscore {
             match opts.header_map {
                 HeaderMap::Drop => continue,
                 HeaderMap::Refuse => return Err(HttpError::UnderscoreInHeaderName),
@@ -769,6 +825,31 @@ mod tests {
         // Field size counts the CRLF, like Gunicorn: 10 bytes + CRLF = 12 fits.
         assert_eq!(p(b"GET / HTTP/1.1\r\nA: 1234567\r\n\r\n"), Ok(false));
         assert_eq!(p(b"GET / HTTP/1.1\r\nA: 12345678\r\n\r\n"), Err(HttpError::FieldTooLarge));
+    }
+
+    #[test]
+    fn zero_limits() {
+        let zero = ParseOptions { limit_request_line: 0, limit_request_fields: 0, limit_request_field_size: 0, ..Default::default() };
+        let p = |b: &[u8]| parse_request_head(b, &zero).map(|r| matches!(r, Parsed::Partial));
+        // Line: "unlimited", but capped.
+        let mut long = b"GET /".to_vec();
+        long.resize(10_000, b'a');
+        assert_eq!(p(&long), Ok(true));
+        long.resize(UNLIMITED_LINE_CAP + 2, b'a');
+        assert_eq!(p(&long), Err(HttpError::RequestLineTooLarge));
+        // Field size 0 is Gunicorn's default 8190, CRLF included.
+        let mut field = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        field.resize(16 + 8188, b'y');
+        field.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(p(&field), Ok(false));
+        field.insert(20, b'y');
+        assert_eq!(p(&field), Err(HttpError::FieldTooLarge));
+        // Many small fields: the whole head stops at 1 MiB.
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        while many.len() <= UNLIMITED_HEAD_CAP {
+            many.extend_from_slice(b"A: 0123456789012345678901234567890123456789\r\n");
+        }
+        assert_eq!(p(&many), Err(HttpError::FieldTooLarge));
     }
 
     #[test]

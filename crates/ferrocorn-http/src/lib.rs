@@ -15,5 +15,5 @@ pub mod response;
 pub use error::HttpError;
 pub use head::{parse_request_head, Framing, Header, HeaderMap, ParseOptions, Parsed, RequestHead, Version};
 pub use body::ChunkedDecoder;
-pub use proxy::{parse_proxy_header, ProxyInfo, ProxyParsed};
+pub use proxy::{ProxyInfo, ProxyParsed, ProxyVersion, parse_proxy_header};
 pub use response::{BodyFraming, ResponseError, ResponsePlan, http_date, reason_phrase};

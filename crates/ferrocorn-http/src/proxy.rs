@@ -11,6 +11,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub struct ProxyInfo {
     pub source: Option<SocketAddr>,
     pub destination: Option<SocketAddr>,
+    /// Which protocol version carried it, for a caller that only allows one (Gunicorn's
+    /// `proxy_protocol` can be restricted to v1 or v2).
+    pub version: ProxyVersion,
+}
+
+/// PROXY protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// The text form, `PROXY TCP4 ...\r\n`.
+    V1,
+    /// The binary form, starting with the 12-byte signature.
+    V2,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -31,7 +43,10 @@ const V1_PREFIX: &[u8] = b"PROXY ";
 /// The v2 signature (spec section 2.2): it cannot start any valid HTTP/1 request.
 const V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 
-const NO_ADDRESSES: ProxyInfo = ProxyInfo { source: None, destination: None };
+/// A header that carries no addresses (`UNKNOWN`, `LOCAL`, `UNSPEC`): use the socket's.
+const fn no_addresses(version: ProxyVersion) -> ProxyInfo {
+    ProxyInfo { source: None, destination: None, version }
+}
 
 /// Parses a PROXY v1 or v2 header at the start of `buf`.
 pub fn parse_proxy_header(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
@@ -61,7 +76,7 @@ fn parse_v1(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
     let mut parts = line.split(|&b| b == b' ');
     let v6 = match parts.next() {
         // "the receiver must ignore anything presented before the CRLF is found"
-        Some(b"UNKNOWN") => return Ok(ProxyParsed::Complete { info: NO_ADDRESSES, consumed }),
+        Some(b"UNKNOWN") => return Ok(ProxyParsed::Complete { info: no_addresses(ProxyVersion::V1), consumed }),
         Some(b"TCP4") => false,
         Some(b"TCP6") => true,
         _ => return Err(HttpError::InvalidProxyLine),
@@ -74,7 +89,11 @@ fn parse_v1(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
     let (src, dst) = (parse_ip(src, v6)?, parse_ip(dst, v6)?);
     let (sport, dport) = (parse_port(sport)?, parse_port(dport)?);
     Ok(ProxyParsed::Complete {
-        info: ProxyInfo { source: Some(SocketAddr::new(src, sport)), destination: Some(SocketAddr::new(dst, dport)) },
+        info: ProxyInfo {
+            source: Some(SocketAddr::new(src, sport)),
+            destination: Some(SocketAddr::new(dst, dport)),
+            version: ProxyVersion::V1,
+        },
         consumed,
     })
 }
@@ -119,13 +138,13 @@ fn parse_v2(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
     };
     match ver_cmd & 0x0f {
         // LOCAL: a health check from the proxy itself; addresses are those of the socket.
-        0 => return Ok(ProxyParsed::Complete { info: NO_ADDRESSES, consumed }),
+        0 => return Ok(ProxyParsed::Complete { info: no_addresses(ProxyVersion::V2), consumed }),
         1 => {}
         _ => return Err(HttpError::InvalidProxyHeader),
     }
     let info = match fam {
         // UNSPEC, or AF_UNIX stream: no IP addresses to report.
-        0x00 | 0x31 => NO_ADDRESSES,
+        0x00 | 0x31 => no_addresses(ProxyVersion::V2),
         // AF_INET, STREAM.
         0x11 => {
             let a = body.get(..12).ok_or(HttpError::InvalidProxyHeader)?;
@@ -134,6 +153,7 @@ fn parse_v2(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
             ProxyInfo {
                 source: Some(SocketAddr::new(ip(0), port(8))),
                 destination: Some(SocketAddr::new(ip(4), port(10))),
+                version: ProxyVersion::V2,
             }
         }
         // AF_INET6, STREAM.
@@ -148,6 +168,7 @@ fn parse_v2(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
             ProxyInfo {
                 source: Some(SocketAddr::new(ip(0), port(32))),
                 destination: Some(SocketAddr::new(ip(16), port(34))),
+                version: ProxyVersion::V2,
             }
         }
         // Datagram transports or unknown families cannot carry an HTTP/1 connection.
@@ -181,7 +202,7 @@ mod tests {
         check_prefixes(
             line,
             Ok(ProxyParsed::Complete {
-                info: ProxyInfo { source: sa("192.168.0.1:56324"), destination: sa("192.168.0.11:443") },
+                info: ProxyInfo { source: sa("192.168.0.1:56324"), destination: sa("192.168.0.11:443"), version: ProxyVersion::V1 },
                 consumed: line.len() - 3,
             }),
         );
@@ -189,11 +210,11 @@ mod tests {
         check_prefixes(
             line,
             Ok(ProxyParsed::Complete {
-                info: ProxyInfo { source: sa("[::1]:1"), destination: sa("[2001:db8::2]:65535") },
+                info: ProxyInfo { source: sa("[::1]:1"), destination: sa("[2001:db8::2]:65535"), version: ProxyVersion::V1 },
                 consumed: line.len(),
             }),
         );
-        check_prefixes(b"PROXY UNKNOWN whatever\r\n", Ok(ProxyParsed::Complete { info: NO_ADDRESSES, consumed: 24 }));
+        check_prefixes(b"PROXY UNKNOWN whatever\r\n", Ok(ProxyParsed::Complete { info: no_addresses(ProxyVersion::V1), consumed: 24 }));
     }
 
     #[test]
@@ -225,14 +246,14 @@ mod tests {
         check_prefixes(
             &v4,
             Ok(ProxyParsed::Complete {
-                info: ProxyInfo { source: sa("192.168.1.10:12345"), destination: sa("192.168.1.1:443") },
+                info: ProxyInfo { source: sa("192.168.1.10:12345"), destination: sa("192.168.1.1:443"), version: ProxyVersion::V2 },
                 consumed: 28,
             }),
         );
         // LOCAL with a TLV: skipped.
         let mut local = V2_SIG.to_vec();
         local.extend_from_slice(&[0x20, 0x00, 0, 3, 0x04, 0, 0]);
-        check_prefixes(&local, Ok(ProxyParsed::Complete { info: NO_ADDRESSES, consumed: 19 }));
+        check_prefixes(&local, Ok(ProxyParsed::Complete { info: no_addresses(ProxyVersion::V2), consumed: 19 }));
         let mut bad = V2_SIG.to_vec();
         bad.extend_from_slice(&[0x11, 0x11, 0, 0]);
         assert_eq!(parse_proxy_header(&bad), Err(HttpError::InvalidProxyHeader));

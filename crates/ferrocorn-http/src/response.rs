@@ -4,7 +4,7 @@
 //! and a list of header pairs. Everything here works on those bytes and never panics on them:
 //! a bad status or header is a [`ResponseError`] the caller logs before answering 500.
 
-use crate::chars::{FIELD_VALUE, is_token, trim_ows};
+use crate::chars::{FIELD_VALUE, is_field_value, is_token, trim_ows};
 use crate::{RequestHead, Version};
 use std::fmt;
 
@@ -116,7 +116,7 @@ pub fn validate_header(name: &[u8], value: &[u8]) -> Result<(), ResponseError> {
     if !is_token(name) {
         return Err(ResponseError::InvalidHeaderName);
     }
-    if !value.iter().all(|&b| FIELD_VALUE[b as usize]) {
+    if !is_field_value(value) {
         return Err(ResponseError::InvalidHeaderValue);
     }
     if is_hop_by_hop(name) {
