@@ -16,7 +16,7 @@ const SPILL_THRESHOLD: usize = 1024 * 1024;
 
 /// Worker classes that exist in Gunicorn; the ones not listed in `SUPPORTED` are refused clearly.
 const KNOWN_CLASSES: &[&str] = &["sync", "gthread", "gevent", "eventlet", "tornado"];
-const SUPPORTED_CLASSES: &[&str] = &["sync"];
+const SUPPORTED_CLASSES: &[&str] = &["sync", "gthread"];
 
 pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let command = match config::load(py, &argv) {
@@ -197,11 +197,14 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         }
     };
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
+    let class = worker_class(&cfg);
+    // gthread runs the app on a pool; sync runs it inline on the I/O thread.
+    let threads = if class == "gthread" { cfg.int(Key::Threads).max(1) as usize } else { 0 };
     let secure_scheme_headers = cfg.pairs(Key::SecureSchemeHeaders).to_vec();
     let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
     let make_wsgi = Box::new(move || WsgiSettings {
         server_software: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")),
-        multithread: false,
+        multithread: threads > 0,
         multiprocess: num_workers > 1,
         script_name: script_name.clone(),
         forwarded_allow: forwarded_allow.clone(),
@@ -244,7 +247,7 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
     let spec = MasterSpec {
         listeners,
         num_workers,
-        worker_class: worker_class(&cfg),
+        worker_class: class,
         app_uri: uri,
         preloaded,
         worker_settings,
@@ -254,7 +257,7 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         timeout,
         graceful_timeout: secs(cfg.int(Key::GracefulTimeout)),
         pidfile: None,
-        app_concurrency: 1,
+        threads,
     };
     let arbiter = match Arbiter::new(spec) {
         Ok(a) => a,

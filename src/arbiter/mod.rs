@@ -36,7 +36,8 @@ pub struct MasterSpec {
     pub timeout: u64,
     pub graceful_timeout: u64,
     pub pidfile: Option<std::path::PathBuf>,
-    pub app_concurrency: usize,
+    /// App threads per worker: 0 = inline (sync), N = gthread pool.
+    pub threads: usize,
 }
 
 /// How `run` ended, in the master or (after fork) in a worker.
@@ -359,7 +360,7 @@ impl Arbiter {
             listeners: std::mem::take(&mut self.spec.listeners),
             access_log,
             heartbeat: hb,
-            app_concurrency: self.spec.app_concurrency,
+            threads: self.spec.threads,
         };
         Some(worker::run(py, spec))
     }

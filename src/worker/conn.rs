@@ -3,14 +3,15 @@
 //! only entered once a request is complete.
 
 use super::body::{read_body, BodyError};
-use super::{Lifecycle, Shared};
+use super::{AppState, Lifecycle, Shared};
 use crate::log::AccessRecord;
-use crate::wsgi::{format_exception, AppCall, AppFailure, ConnInfo, Input, Peer, Pull};
+use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
 use crate::{log_debug, log_error};
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{parse_proxy_header, parse_request_head, Framing, HttpError, Parsed, ProxyParsed, RequestHead, Version};
 use pyo3::prelude::*;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -92,7 +93,7 @@ where
             Err(BodyError::Io(_)) | Err(BodyError::TimedOut) => return,
         };
 
-        let keep = handle(&mut stream, &head, body, &conn, &sh).await;
+        let keep = handle(&mut stream, Arc::new(head), body, &conn, &sh).await;
         sh.heartbeat.beat();
         if !keep {
             let _ = stream.shutdown().await;
@@ -200,15 +201,15 @@ enum Started {
         headers: Vec<(Vec<u8>, Vec<u8>)>,
         content_length: Option<u64>,
         wants_close: bool,
-        call: AppCall,
-        done: bool,
+        /// Still producing body (`None` once the iterable is exhausted and closed).
+        call: Option<AppCall>,
     },
     /// Answer with this status without calling (or after failing) the app.
     Error(u16),
 }
 
-fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
-    let uri = String::from_utf8_lossy(&head.target);
+fn report_failure(py: Python<'_>, target: &[u8], f: &AppFailure) {
+    let uri = String::from_utf8_lossy(target);
     match f {
         AppFailure::Raised(e) => log_error!("Error handling request {uri}\n{}", format_exception(py, e)),
         AppFailure::NoStartResponse => {
@@ -217,96 +218,96 @@ fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
     }
 }
 
+/// The Python half of starting a request: environ, app call, first body bytes into `out`.
+fn start_app(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo, body: Body, out: &mut Vec<u8>) -> Started {
+    let environ = match app.ctx.build(py, head, conn, Input::new(body)) {
+        Ok(env) => env,
+        Err(e) => {
+            log_error!("Error handling request {}: {e}", String::from_utf8_lossy(&head.target));
+            return Started::Error(e.status());
+        }
+    };
+    let mut call = match AppCall::start(py, app.app.bind(py), environ) {
+        Ok(c) => c,
+        Err(f) => {
+            report_failure(py, &head.target, &f);
+            return Started::Error(500);
+        }
+    };
+    match call.pull(py, out, PULL_BUDGET) {
+        Ok(pull) => {
+            let sr = call.start_response.borrow(py);
+            let (status, code, headers, content_length, wants_close) =
+                (sr.status.clone().unwrap_or_default(), sr.code, sr.headers.clone(), sr.content_length, sr.wants_close);
+            drop(sr);
+            let call = if pull == Pull::Done {
+                close_call(py, call, &head.target);
+                None
+            } else {
+                Some(call)
+            };
+            Started::Response { status, code, headers, content_length, wants_close, call }
+        }
+        Err(f) => {
+            report_failure(py, &head.target, &f);
+            close_call(py, call, &head.target);
+            Started::Error(500)
+        }
+    }
+}
+
 /// Runs the app for one request and writes its response; returns whether to keep the
 /// connection open.
-async fn handle<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    head: &RequestHead,
-    body: crate::wsgi::Body,
-    conn: &ConnInfo,
-    sh: &Rc<Shared>,
-) -> bool {
+async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, body: Body, conn: &ConnInfo, sh: &Rc<Shared>) -> bool {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
-    let permit = sh.app_slot.acquire().await;
+    let lane = sh.executor.lane().await;
     sh.count_request();
 
-    let mut out = Vec::new();
-    let started = Python::attach(|py| {
-        let environ = match sh.ctx.build(py, head, conn, Input::new(body)) {
-            Ok(env) => env,
-            Err(e) => {
-                log_error!("Error handling request {}: {e}", String::from_utf8_lossy(&head.target));
-                return Started::Error(e.status());
-            }
-        };
-        let mut call = match AppCall::start(py, sh.app.bind(py), environ) {
-            Ok(c) => c,
-            Err(f) => {
-                report_failure(py, head, &f);
-                return Started::Error(500);
-            }
-        };
-        match call.pull(py, &mut out, PULL_BUDGET) {
-            Ok(pull) => {
-                let done = pull == Pull::Done;
-                if done {
-                    close_call(py, &mut call, head);
-                }
-                let sr = call.start_response.borrow(py);
-                Started::Response {
-                    status: sr.status.clone().unwrap_or_default(),
-                    code: sr.code,
-                    headers: sr.headers.clone(),
-                    content_length: sr.content_length,
-                    wants_close: sr.wants_close,
-                    done,
-                    call: {
-                        drop(sr);
-                        call
-                    },
-                }
-            }
-            Err(f) => {
-                report_failure(py, head, &f);
-                close_call(py, &mut call, head);
-                Started::Error(500)
-            }
-        }
-    });
+    let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
+    let (started, mut out) = sh
+        .executor
+        .run(&lane, move |py| {
+            let mut out = Vec::new();
+            let started = start_app(py, &app, &h, &c, body, &mut out);
+            (started, out)
+        })
+        .await;
 
-    let (status, code, headers, content_length, wants_close, mut call, done) = match started {
-        Started::Response { status, code, headers, content_length, wants_close, call, done } => {
-            (status, code, headers, content_length, wants_close, call, done)
+    let (status, code, headers, content_length, wants_close, mut call) = match started {
+        Started::Response { status, code, headers, content_length, wants_close, call } => {
+            (status, code, headers, content_length, wants_close, call)
         }
         Started::Error(code) => {
-            drop(permit);
+            drop(lane);
             let reason = response::reason_phrase(code);
             let resp = response::error_response(code, reason, &format!("{reason}\n"));
             let _ = write_all(stream, &resp, sh).await;
-            log_access(sh, head, conn, format!("{code} {reason}").as_bytes(), 0, &[], started_at, t0);
+            log_access(sh, &head, conn, format!("{code} {reason}").as_bytes(), 0, &[], started_at, t0);
             return false;
         }
     };
-    let permit = if done {
-        drop(permit);
+    let done = call.is_none();
+    // A finished app frees its lane before the (possibly slow) write.
+    let lane = if done {
+        drop(lane);
         None
     } else {
-        Some(permit)
+        Some(lane)
     };
 
     // A complete body without a length gets one: cheaper than chunking and it lets HTTP/1.0
     // clients keep the connection (Gunicorn would chunk or close).
-    let length = content_length.or(if done { Some(out.len() as u64) } else { None });
+    let length_text = match (content_length, done) {
+        (None, true) if !(100..200).contains(&code) && code != 204 && code != 304 => Some(out.len().to_string()),
+        _ => None,
+    };
     let mut header_refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
-    let length_text = length.filter(|_| content_length.is_none()).map(|n| n.to_string());
     if let Some(text) = &length_text {
-        if !(100..200).contains(&code) && code != 204 && code != 304 {
-            header_refs.push((b"Content-Length", text.as_bytes()));
-        }
+        header_refs.push((b"Content-Length", text.as_bytes()));
     }
     let server_keep = sh.keep_alive_allowed() && !wants_close;
-    let plan = response::plan(head, code, &header_refs, server_keep);
+    let plan = response::plan(&head, code, &header_refs, server_keep);
 
     let mut wire = Vec::with_capacity(256 + out.len());
     response::write_head(&mut wire, head.version, &status, &header_refs, &plan, &sh.date(), &sh.settings.server_header);
@@ -319,50 +320,59 @@ async fn handle<S: AsyncWrite + Unpin>(
     };
     frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
     out.clear();
-
-    let mut finished = done;
     if done && plan.framing == BodyFraming::Chunked && !is_head {
         wire.extend_from_slice(response::LAST_CHUNK);
     }
     let mut ok = write_all(stream, &wire, sh).await.is_ok();
-    while ok && !finished {
-        wire.clear();
-        let step = Python::attach(|py| {
-            let r = call.pull(py, &mut out, PULL_BUDGET);
-            match r {
-                Ok(Pull::Done) => {
-                    close_call(py, &mut call, head);
-                    Ok(true)
-                }
-                Ok(Pull::More) => Ok(false),
-                Err(f) => {
-                    report_failure(py, head, &f);
-                    close_call(py, &mut call, head);
-                    Err(())
-                }
-            }
-        });
-        match step {
-            Ok(done) => finished = done,
-            Err(()) => {
+
+    if let (Some(lane), Some(mut running)) = (lane.as_ref(), call.take()) {
+        while ok {
+            let target = head.clone();
+            let (back, data, step) = sh
+                .executor
+                .run(lane, move |py| {
+                    let mut data = Vec::new();
+                    match running.pull(py, &mut data, PULL_BUDGET) {
+                        Ok(Pull::More) => (Some(running), data, Ok(())),
+                        Ok(Pull::Done) => {
+                            close_call(py, running, &target.target);
+                            (None, data, Ok(()))
+                        }
+                        Err(f) => {
+                            report_failure(py, &target.target, &f);
+                            close_call(py, running, &target.target);
+                            (None, data, Err(()))
+                        }
+                    }
+                })
+                .await;
+            if step.is_err() {
                 // Part of the response is on the wire: the only honest signal left is closing.
                 return false;
             }
+            wire.clear();
+            frame_into(&mut wire, &data, &plan, is_head, &mut remaining, &mut sent_body);
+            let finished = back.is_none();
+            if finished && plan.framing == BodyFraming::Chunked && !is_head {
+                wire.extend_from_slice(response::LAST_CHUNK);
+            }
+            if !wire.is_empty() {
+                ok = write_all(stream, &wire, sh).await.is_ok();
+            }
+            sh.heartbeat.beat();
+            match back {
+                Some(r) if !ok => {
+                    // The client went away mid-stream: still close the iterable (PEP 3333).
+                    let target = head.clone();
+                    sh.executor.run(lane, move |py| close_call(py, r, &target.target)).await;
+                    break;
+                }
+                Some(r) => running = r,
+                None => break,
+            }
         }
-        frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
-        out.clear();
-        if finished && plan.framing == BodyFraming::Chunked && !is_head {
-            wire.extend_from_slice(response::LAST_CHUNK);
-        }
-        if !wire.is_empty() {
-            ok = write_all(stream, &wire, sh).await.is_ok();
-        }
-        sh.heartbeat.beat();
     }
-    if !finished {
-        Python::attach(|py| close_call(py, &mut call, head));
-    }
-    drop(permit);
+    drop(lane);
     if !ok {
         return false;
     }
@@ -372,17 +382,13 @@ async fn handle<S: AsyncWrite + Unpin>(
             keep = false;
         }
     }
-    log_access(sh, head, conn, &status, sent_body, &header_refs, started_at, t0);
+    log_access(sh, &head, conn, &status, sent_body, &header_refs, started_at, t0);
     keep
 }
 
-fn close_call(py: Python<'_>, call: &mut AppCall, head: &RequestHead) {
+fn close_call(py: Python<'_>, mut call: AppCall, target: &[u8]) {
     if let Err(e) = call.close(py) {
-        log_error!(
-            "Error closing the response of {}\n{}",
-            String::from_utf8_lossy(&head.target),
-            format_exception(py, &e)
-        );
+        log_error!("Error closing the response of {}\n{}", String::from_utf8_lossy(target), format_exception(py, &e));
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod conn;
+pub mod executor;
 pub mod heartbeat;
 
 use crate::log::AccessLog;
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 /// Exit status of a worker that could not boot (Gunicorn's WORKER_BOOT_ERROR): the master stops.
 pub const WORKER_BOOT_ERROR: i32 = 3;
@@ -71,8 +72,8 @@ pub struct WorkerSpec {
     pub listeners: Vec<Listener>,
     pub access_log: Option<AccessLog>,
     pub heartbeat: Heartbeat,
-    /// Sync: 1 request in the app at a time.
-    pub app_concurrency: usize,
+    /// App threads: 0 runs the app inline on the I/O thread (sync), N > 0 a pool (gthread).
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +83,19 @@ pub enum Lifecycle {
     Draining,
 }
 
-/// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
-pub struct Shared {
+/// What the Python side of every request needs; shared with app threads.
+pub struct AppState {
     pub app: Py<PyAny>,
     pub ctx: WsgiContext,
+}
+
+/// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
+pub struct Shared {
+    pub app: Arc<AppState>,
+    pub executor: executor::Executor,
     pub settings: WorkerSettings,
     pub access_log: Option<AccessLog>,
     pub heartbeat: Heartbeat,
-    pub app_slot: Semaphore,
     pub lifecycle: Cell<Lifecycle>,
     /// Woken when draining starts (idle connections close, accept loops stop).
     pub drain: Notify,
@@ -180,7 +186,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let listeners = spec.listeners;
     let access_log = spec.access_log;
     let heartbeat = spec.heartbeat;
-    let concurrency = spec.app_concurrency.max(1);
+    let threads = spec.threads;
     heartbeat.beat();
 
     py.detach(move || {
@@ -191,13 +197,23 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
                 return WORKER_BOOT_ERROR;
             }
         };
+        let executor = if threads == 0 {
+            executor::Executor::inline()
+        } else {
+            match executor::Executor::pool(threads) {
+                Ok(e) => e,
+                Err(e) => {
+                    log_error!("Worker failed to boot: cannot start app threads: {e}");
+                    return WORKER_BOOT_ERROR;
+                }
+            }
+        };
         let shared = Rc::new(Shared {
-            app,
-            ctx,
+            app: Arc::new(AppState { app, ctx }),
+            executor,
             settings,
             access_log,
             heartbeat,
-            app_slot: Semaphore::new(concurrency),
             lifecycle: Cell::new(Lifecycle::Running),
             drain: Notify::new(),
             requests: Cell::new(0),

@@ -62,7 +62,8 @@ impl AppCall {
         Ok(AppCall { start_response: sr, result: Some(result.unbind()), source })
     }
 
-    /// Appends body bytes to `out` until at least `budget` bytes are there or the body ends.
+    /// Appends body bytes to `out` until at least `budget` bytes are there or the body ends; a
+/// generator's pieces are returned one at a time so streamed responses are not held back.
     pub fn pull(&mut self, py: Python<'_>, out: &mut Vec<u8>, budget: usize) -> Result<Pull, AppFailure> {
         let sr = self.start_response.bind(py);
         loop {
@@ -101,6 +102,8 @@ impl AppCall {
                     item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
                 )))
             })?;
+            // write() calls made while producing this item come before it.
+            take_written(sr, out);
             let data = bytes.as_bytes();
             if !data.is_empty() {
                 let mut s = sr.borrow_mut();
@@ -112,6 +115,11 @@ impl AppCall {
                 s.body_started = true;
                 drop(s);
                 out.extend_from_slice(data);
+                // A generator may take its time between pieces (streaming, server-sent
+                // events): hand each piece to the writer as soon as it is yielded.
+                if matches!(self.source, Source::Iter(_)) {
+                    return Ok(Pull::More);
+                }
             }
         }
         take_written(sr, out);

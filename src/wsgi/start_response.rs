@@ -4,19 +4,10 @@
 //! app (and becomes a logged 500) instead of reaching the wire. Nothing is sent from here: the
 //! worker reads the stored status and headers once the first body bytes exist.
 
-use ferrocorn_http::response::{validate_header, validate_status};
+use ferrocorn_http::response::{is_hop_by_hop, validate_header, validate_status, ResponseError};
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
-
-/// Headers a WSGI application must not set (PEP 3333, "hop-by-hop"); the server owns framing.
-fn is_hop_by_hop(lname: &str) -> bool {
-    matches!(
-        lname,
-        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailers"
-            | "transfer-encoding" | "upgrade"
-    )
-}
 
 #[pyclass(module = "ferrocorn._core", name = "StartResponse")]
 pub struct StartResponse {
@@ -124,13 +115,18 @@ impl StartResponse {
             }
             let name = latin1("header name", &pair.get_item(0)?)?;
             let raw_value = latin1("header value", &pair.get_item(1)?)?;
-            validate_header(&name, &raw_value).map_err(|e| {
-                // Name only: the value may carry secrets and this message can reach clients' logs.
-                PyValueError::new_err(format!("invalid response header {:?}: {e}", String::from_utf8_lossy(&name)))
-            })?;
+            match validate_header(&name, &raw_value) {
+                Ok(()) | Err(ResponseError::HopByHopHeader) => {}
+                Err(e) => {
+                    // Name only: the value may carry secrets and this message can reach logs.
+                    return Err(PyValueError::new_err(format!(
+                        "invalid response header {:?}: {e}",
+                        String::from_utf8_lossy(&name)
+                    )));
+                }
+            }
             let value = trim_ows(&raw_value).to_vec();
-            let lname = String::from_utf8_lossy(&name).to_ascii_lowercase();
-            if lname == "content-length" {
+            if name.eq_ignore_ascii_case(b"content-length") {
                 let parsed = std::str::from_utf8(&value).ok().and_then(|s| s.parse::<u64>().ok());
                 match parsed {
                     Some(n) => content_length = Some(n),
@@ -141,8 +137,10 @@ impl StartResponse {
                         )));
                     }
                 }
-            } else if is_hop_by_hop(&lname) {
-                if lname == "connection" && value.eq_ignore_ascii_case(b"close") {
+            } else if is_hop_by_hop(&name) {
+                // PEP 3333: hop-by-hop fields belong to the server; drop them as Gunicorn does,
+                // but honour an explicit wish to close the connection.
+                if name.eq_ignore_ascii_case(b"connection") && value.eq_ignore_ascii_case(b"close") {
                     wants_close = true;
                 }
                 continue;

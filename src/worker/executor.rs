@@ -1,0 +1,116 @@
+//! App executors: where the Python side of a request runs.
+//!
+//! The I/O engine never runs Python except through here. `Inline` (the sync class) runs the
+//! app on the engine's own thread: one request at a time, no thread handoff, and a hung app
+//! stops the heartbeat exactly as Gunicorn's sync worker does. `Pool` (gthread) runs it on N
+//! Python threads while the engine keeps accepting, parsing and parking keep-alive connections,
+//! which cost no thread.
+//!
+//! A request keeps the same thread (its *lane*) from the app call to the last body chunk, so
+//! `threading.local` state set by the app is still there when its generator resumes.
+
+use pyo3::prelude::*;
+use std::cell::RefCell;
+use std::sync::mpsc;
+use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
+
+type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+pub enum Executor {
+    Inline { slot: Semaphore },
+    Pool { lanes: Vec<mpsc::Sender<Job>>, free: RefCell<Vec<usize>>, slots: Semaphore },
+}
+
+/// The right to run one request's Python side, on one thread, until dropped.
+pub struct Lane<'a> {
+    exec: &'a Executor,
+    index: usize,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Drop for Lane<'_> {
+    fn drop(&mut self) {
+        if let Executor::Pool { free, .. } = self.exec {
+            free.borrow_mut().push(self.index);
+        }
+    }
+}
+
+impl Executor {
+    pub fn inline() -> Executor {
+        Executor::Inline { slot: Semaphore::new(1) }
+    }
+
+    /// Starts `threads` Python threads. Each holds a Python thread state for its whole life
+    /// (released while idle), so thread-locals survive between a request's steps.
+    pub fn pool(threads: usize) -> std::io::Result<Executor> {
+        let threads = threads.max(1);
+        let mut lanes = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let (tx, rx) = mpsc::channel::<Job>();
+            // Only this thread receives; the mutex just makes the receiver shareable with
+            // `detach` (which wants `Sync`), and is never contended.
+            let rx = std::sync::Mutex::new(rx);
+            std::thread::Builder::new().name(format!("ferrocorn-app-{i}")).spawn(move || {
+                Python::attach(|py| {
+                    while let Ok(job) = py.detach(|| rx.lock().map_err(|_| mpsc::RecvError).and_then(|r| r.recv())) {
+                        job(py);
+                    }
+                });
+            })?;
+            lanes.push(tx);
+        }
+        Ok(Executor::Pool { lanes, free: RefCell::new((0..threads).rev().collect()), slots: Semaphore::new(threads) })
+    }
+
+    pub fn multithread(&self) -> bool {
+        matches!(self, Executor::Pool { .. })
+    }
+
+    /// Waits for a free lane.
+    pub async fn lane(&self) -> Lane<'_> {
+        match self {
+            Executor::Inline { slot } => {
+                // The semaphore is never closed, so acquire cannot fail.
+                let permit = slot.acquire().await.expect("executor semaphore closed");
+                Lane { exec: self, index: 0, _permit: permit }
+            }
+            Executor::Pool { free, slots, .. } => {
+                let permit = slots.acquire().await.expect("executor semaphore closed");
+                let index = free.borrow_mut().pop().expect("a permit always has a free lane");
+                Lane { exec: self, index, _permit: permit }
+            }
+        }
+    }
+
+    /// Runs `f` with the GIL on the lane's thread and returns its result.
+    pub async fn run<R, F>(&self, lane: &Lane<'_>, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(Python<'_>) -> R + Send + 'static,
+    {
+        match self {
+            Executor::Inline { .. } => Python::attach(f),
+            Executor::Pool { lanes, .. } => {
+                let (tx, rx) = oneshot::channel();
+                let job: Job = Box::new(move |py| {
+                    let _ = tx.send(f(py));
+                });
+                if lanes[lane.index].send(job).is_err() {
+                    // The thread died (it cannot, short of a panic in Python's C code): run
+                    // here rather than hang the request.
+                    unreachable_thread();
+                }
+                match rx.await {
+                    Ok(r) => r,
+                    Err(_) => unreachable_thread(),
+                }
+            }
+        }
+    }
+}
+
+fn unreachable_thread() -> ! {
+    crate::log_critical!("an app thread died; exiting the worker so the master replaces it");
+    std::process::exit(1)
+}
