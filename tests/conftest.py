@@ -37,9 +37,8 @@ def serve(tmp_path, request):
     held = []
 
     def start(app=None, *args, cwd=harness.APPS, bind=None, addr=None, ready=True, probe="/",
-              env=None, extra_env=None, name=None):
+              env=None, extra_env=None, name=None, pass_fds=()):
         argv = []
-        pass_fds = ()
         if bind is None:
             s = harness.listening_socket()
             held.append(s)

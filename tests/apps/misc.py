@@ -17,6 +17,9 @@ def sleep(environ, start_response):
     """/ -> fast; /sleep/S -> sleeps S seconds before answering."""
     parts = environ["PATH_INFO"].split("/")
     if len(parts) > 2 and parts[1] == "sleep":
+        marker_dir = os.environ.get("FC_MARKER_DIR")
+        if marker_dir:  # lets a test see that the request reached the app
+            open(os.path.join(marker_dir, "sleeping-%d" % os.getpid()), "w").close()
         time.sleep(float(parts[2]))
     return _text(start_response, "slept %d\n" % os.getpid())
 
