@@ -1,0 +1,393 @@
+"""Test harness: start the real server command, talk raw HTTP/1.x bytes to it.
+
+The command comes from ``FERROCORN_CMD`` (default ``ferrocorn``), so the shared-behaviour tests
+can be run against Gunicorn itself: ``FERROCORN_CMD=gunicorn pytest tests``.
+"""
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(HERE, "apps")
+REPO = os.path.dirname(HERE)
+
+# Every wait in the suite is bounded by one of these.
+BOOT_TIMEOUT = float(os.environ.get("FERROCORN_BOOT_TIMEOUT", "20"))
+IO_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0
+
+
+def server_cmd():
+    """The server command as an argv prefix."""
+    return shlex.split(os.environ.get("FERROCORN_CMD", "ferrocorn"))
+
+
+def is_gunicorn():
+    return os.path.basename(server_cmd()[-1]).startswith("gunicorn")
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def listening_socket(host="127.0.0.1"):
+    """A bound, listening TCP socket whose fd the server inherits (``--bind fd://N``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 0))
+    s.listen(128)
+    s.set_inheritable(True)
+    return s
+
+
+def run_cmd(args, cwd=None, env=None, timeout=30, extra_env=None):
+    """Run the server command to completion (for --version, --check-config, failures ...)."""
+    e = dict(os.environ if env is None else env)
+    if extra_env:
+        e.update(extra_env)
+    return subprocess.run(server_cmd() + list(args), cwd=cwd, env=e, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def proc_children(pid):
+    """Pids whose parent is ``pid`` (read from /proc)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name is in parentheses and may contain spaces
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(name))
+    return sorted(out)
+
+
+def proc_tree(pid):
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(proc_children(p))
+    return tree
+
+
+def rss_bytes(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def wait_for(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Server:
+    """One running server process (a session leader, so its whole group can be killed)."""
+
+    def __init__(self, args, cwd, logdir, env=None, extra_env=None, pass_fds=(), addr=None,
+                 name="server"):
+        self.args = list(args)
+        self.cwd = cwd
+        self.addr = addr
+        e = dict(os.environ if env is None else env)
+        e.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+        e.setdefault("PYTHONUNBUFFERED", "1")
+        if extra_env:
+            e.update(extra_env)
+        self.stdout_path = os.path.join(logdir, name + ".stdout")
+        self.stderr_path = os.path.join(logdir, name + ".stderr")
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.argv = server_cmd() + self.args
+        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=e, stdout=self._out,
+                                     stderr=self._err, stdin=subprocess.DEVNULL,
+                                     pass_fds=tuple(pass_fds), start_new_session=True)
+        self.pid = self.proc.pid
+
+    # -- logs --
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def logs(self):
+        return "argv: %r\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
+            self.argv, self.stdout()[-4000:], self.stderr()[-8000:])
+
+    # -- life --
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_ready(self, path="/", timeout=BOOT_TIMEOUT, addr=None):
+        """Poll until the server answers a request on ``addr`` with any HTTP response."""
+        addr = addr or self.addr
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AssertionError("server exited with %s before it was ready\n%s"
+                                     % (self.proc.returncode, self.logs()))
+            try:
+                with connect(addr, timeout=min(2.0, max(0.1, deadline - time.monotonic()))) as c:
+                    c.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: t\r\n\r\n")
+                    if c.read_response() is not None:
+                        return self
+            except (OSError, HTTPError) as exc:
+                last = exc
+            time.sleep(0.05)
+        raise AssertionError("server not ready after %.0fs (%r)\n%s" % (timeout, last, self.logs()))
+
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def workers(self):
+        return proc_children(self.pid)
+
+    def stop(self):
+        """SIGTERM, wait with a deadline, then SIGKILL the whole process group."""
+        if self.alive():
+            try:
+                self.signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            if self.wait_exit(STOP_TIMEOUT) is None:
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=STOP_TIMEOUT)
+        # workers left behind by a master that died: kill the group either way
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._out.close()
+        self._err.close()
+        return self.proc.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# raw HTTP client
+
+
+class HTTPError(Exception):
+    """The peer sent something that is not an HTTP/1.x response, or closed early."""
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, raw_head):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value) as sent
+        self.body = body
+        self.raw_head = raw_head
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self):
+        import json
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "<Response %s %d %r %d bytes>" % (self.version, self.status, self.headers,
+                                                 len(self.body))
+
+
+class Conn:
+    """A client connection that sends raw bytes and parses responses with a deadline."""
+
+    def __init__(self, sock, timeout):
+        self.sock = sock
+        self.timeout = timeout
+        self.buf = b""
+        self.eof = False
+        sock.settimeout(timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.sock.close()
+
+    def sendall(self, data):
+        self.sock.sendall(data)
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def _fill(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("response deadline passed")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+        self.buf += data
+        return data
+
+    def _read_until(self, marker, deadline, limit=1 << 20):
+        while marker not in self.buf:
+            if len(self.buf) > limit:
+                raise HTTPError("no %r within %d bytes" % (marker, limit))
+            if not self._fill(deadline):
+                raise HTTPError("connection closed while waiting for %r; got %r"
+                                % (marker, self.buf[:200]))
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def _read_exact(self, n, deadline):
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                raise HTTPError("connection closed after %d of %d body bytes" % (len(self.buf), n))
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_head(self, timeout=None):
+        """Read one status line and header block; None if the peer closed without a byte."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.buf:
+            if self.eof or not self._fill(deadline):
+                return None
+        head = self._read_until(b"\r\n\r\n", deadline)
+        lines = head[:-4].split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise HTTPError("bad status line %r" % lines[0])
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+        reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        return Response(parts[0].decode(), int(parts[1]), reason, headers, b"", head)
+
+    def read_response(self, method="GET", timeout=None, skip_1xx=True):
+        """Read one full response (head and body, chunked or not) within the deadline."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            r = self.read_head(timeout=max(0.01, deadline - time.monotonic()))
+            if r is None:
+                return None
+            if skip_1xx and 100 <= r.status < 200:
+                continue
+            break
+        if method == "HEAD" or 100 <= r.status < 200 or r.status in (204, 304):
+            return r
+        te = (r.header("transfer-encoding") or "").lower()
+        cl = r.header("content-length")
+        if "chunked" in te:
+            chunks = []
+            while True:
+                size_line = self._read_until(b"\r\n", deadline)
+                size = int(size_line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    # trailers, then the blank line
+                    while self._read_until(b"\r\n", deadline) != b"\r\n":
+                        pass
+                    break
+                chunks.append(self._read_exact(size, deadline))
+                if self._read_exact(2, deadline) != b"\r\n":
+                    raise HTTPError("chunk not followed by CRLF")
+            r.body = b"".join(chunks)
+        elif cl is not None:
+            r.body = self._read_exact(int(cl), deadline)
+        else:
+            while not self.eof:
+                self._fill(deadline)
+            r.body, self.buf = self.buf, b""
+        return r
+
+    def closed_by_peer(self, timeout=None):
+        """True when the peer closes (EOF or reset) within the deadline, with no more data."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        try:
+            while not self.eof:
+                if self._fill(deadline) and self.buf:
+                    return False
+            return not self.buf
+        except socket.timeout:
+            return False
+
+
+def connect(addr, timeout=IO_TIMEOUT):
+    if isinstance(addr, str):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        s = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET,
+                          socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(addr)
+    except OSError:
+        s.close()
+        raise
+    return Conn(s, timeout)
+
+
+def request(addr, data, method=None, timeout=IO_TIMEOUT):
+    """Send raw request bytes on a fresh connection and return the first full response."""
+    if method is None:
+        method = data.split(b" ", 1)[0].decode("latin-1")
+    with connect(addr, timeout) as c:
+        c.sendall(data)
+        r = c.read_response(method=method, timeout=timeout)
+        if r is None:
+            raise HTTPError("connection closed without a response")
+        return r
+
+
+def get(addr, path="/", headers=(), version="HTTP/1.0", timeout=IO_TIMEOUT):
+    lines = ["GET %s %s" % (path, version), "Host: 127.0.0.1"]
+    lines += ["%s: %s" % h for h in headers]
+    return request(addr, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), timeout=timeout)
