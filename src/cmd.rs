@@ -150,6 +150,13 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         return 1;
     }
     let _ = crate::sys::ignore_signal(libc::SIGPIPE);
+    crate::sys::set_umask(cfg.int(Key::Umask).clamp(0, 0o777) as u32);
+    if cfg.bool(Key::Daemon) {
+        if let Err(e) = daemonize(py) {
+            crate::log_error!("cannot detach into the background (--daemon): {e}");
+            return 1;
+        }
+    }
 
     let preloaded = if cfg.bool(Key::Preload) {
         match worker::load_app(py, &uri) {
@@ -236,7 +243,7 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         proxy_protocol: cfg.str(Key::ProxyProtocol).is_some_and(|m| m != "off"),
         proxy_allow,
         spill_threshold: SPILL_THRESHOLD,
-        tmp_upload_dir: None,
+        tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
         tick: Duration::from_millis(if timeout == 0 { 1000 } else { (timeout * 1000 / 4).clamp(50, 1000) }),
     };
@@ -244,6 +251,7 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         .str(Key::Accesslog)
         .map(|t| (t.to_string(), cfg.str(Key::AccessLogFormat).unwrap_or_default().to_string()));
 
+    let app_name = uri.clone();
     let spec = MasterSpec {
         listeners,
         num_workers,
@@ -256,7 +264,8 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         access_log,
         timeout,
         graceful_timeout: secs(cfg.int(Key::GracefulTimeout)),
-        pidfile: None,
+        pidfile: cfg.str(Key::Pidfile).map(std::path::PathBuf::from),
+        proc_name: cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| app_name.clone()),
         threads,
     };
     let arbiter = match Arbiter::new(spec) {
@@ -269,4 +278,22 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
     match arbiter.run(py) {
         Outcome::Master(code) | Outcome::Worker(code) => code,
     }
+}
+
+/// Detaches from the terminal the classic way (fork, setsid, fork), as Gunicorn's `--daemon`
+/// does, with Python's `os.fork` so at-fork hooks run. Standard streams go to /dev/null.
+fn daemonize(py: Python<'_>) -> PyResult<()> {
+    let os = py.import("os")?;
+    for step in 0..2 {
+        let pid: i32 = os.call_method0("fork")?.extract()?;
+        if pid != 0 {
+            os.call_method1("_exit", (0,))?;
+        }
+        if step == 0 {
+            os.call_method0("setsid")?;
+        }
+    }
+    crate::sys::set_umask(0o22);
+    crate::sys::stdio_to_devnull()?;
+    Ok(())
 }

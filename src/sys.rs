@@ -183,3 +183,56 @@ pub fn kill(pid: i32, sig: libc::c_int) {
 pub fn getpid() -> i32 {
     std::process::id() as i32
 }
+
+/// Sets the file mode creation mask; returns the previous one.
+pub fn set_umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail and has no memory arguments.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+unsafe extern "C" {
+    /// glibc's pointer to the original `argv[0]` string, the start of the kernel-provided
+    /// argument area that `/proc/PID/cmdline` (and so `ps`) shows.
+    static mut program_invocation_name: *mut libc::c_char;
+}
+
+/// Shows `title` as this process's command line in `ps` and as its name in `top`.
+///
+/// The title is written over the original argument strings (which Python copied at start-up, so
+/// nothing reads them any more), truncated to their total length, and the short kernel name
+/// (15 bytes) is set with `PR_SET_NAME`.
+pub fn set_proc_title(title: &str) {
+    let area: usize = std::env::args_os().map(|a| a.len() + 1).sum();
+    // SAFETY: reading a pointer-sized static that glibc set before main.
+    let start = unsafe { program_invocation_name };
+    if !start.is_null() && area > 1 {
+        let bytes = title.as_bytes();
+        let n = bytes.len().min(area - 1);
+        // SAFETY: `start` points at argv[0], and the kernel lays argv's strings out contiguously
+        // for `area` bytes (the lengths were measured from the same strings); we write within
+        // that area only and keep a terminating NUL.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), start.cast::<u8>(), n);
+            std::ptr::write_bytes(start.cast::<u8>().add(n), 0, area - n);
+        }
+    }
+    let mut comm = [0u8; 16];
+    let short = title.as_bytes();
+    let n = short.len().min(15);
+    comm[..n].copy_from_slice(&short[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated buffer of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+/// Points fds 0, 1 and 2 at /dev/null (a daemon has no terminal).
+pub fn stdio_to_devnull() -> io::Result<()> {
+    let devnull = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    for fd in 0..3 {
+        // SAFETY: dup2 onto the standard descriptors replaces them atomically; no Rust object
+        // owns fds 0-2, so nothing is invalidated.
+        if unsafe { libc::dup2(devnull.as_raw_fd(), fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

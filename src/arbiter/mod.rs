@@ -36,6 +36,8 @@ pub struct MasterSpec {
     pub timeout: u64,
     pub graceful_timeout: u64,
     pub pidfile: Option<std::path::PathBuf>,
+    /// `proc_name`, or the app name: shown as `ferrocorn: master [NAME]` in `ps`.
+    pub proc_name: String,
     /// App threads per worker: 0 = inline (sync), N = gthread pool.
     pub threads: usize,
 }
@@ -111,6 +113,7 @@ impl Arbiter {
             return Outcome::Master(1);
         }
         log_info!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION"));
+        sys::set_proc_title(&format!("ferrocorn: master [{}]", self.spec.proc_name));
         for l in &self.spec.listeners {
             log_info!("Listening at: {} ({})", l.describe(), self.pid);
         }
@@ -334,6 +337,7 @@ impl Arbiter {
 
         // In the new worker.
         let _ = sys::reset_signals(signals::HANDLED);
+        sys::set_proc_title(&format!("ferrocorn: worker [{}]", self.spec.proc_name));
         if !sys::die_with_parent(libc::SIGTERM, self.pid) {
             return Some(0);
         }
