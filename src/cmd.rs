@@ -1,7 +1,9 @@
 //! The `ferrocorn` command from argv to exit status: load the config, prepare the process
 //! (chdir, sys.path, environment), bind, optionally preload the app, then run the master.
 
-use crate::arbiter::{Arbiter, MasterSpec, Outcome};
+use crate::arbiter::{Arbiter, MasterSpec, Outcome, Rebuild};
+use crate::hooks::Hooks;
+use std::sync::Arc;
 use crate::config::{self, Command, Config, Key};
 use crate::log::{self, Level};
 use crate::sock::{self, BindOptions};
@@ -30,7 +32,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     match command {
         Command::Exit(code) => code,
         Command::Check(cfg) => check(py, &cfg),
-        Command::Run(cfg) => serve(py, cfg),
+        Command::Run(cfg) => serve(py, cfg, argv),
     }
 }
 
@@ -58,6 +60,11 @@ fn preflight(py: Python<'_>, cfg: &Config) -> Result<String, String> {
             "unknown worker class {class:?}; valid classes are: {}",
             KNOWN_CLASSES.join(", ")
         ));
+    }
+    if cfg.bool(Key::Reload) && cfg.bool(Key::Preload) {
+        return Err("--reload cannot be used with --preload: a preloaded app lives in the master, so \
+                    new code would never be loaded; drop one of them"
+            .into());
     }
     let Some(uri) = cfg.str(Key::WsgiApp).filter(|s| !s.is_empty()) else {
         return Err("No application module specified.".into());
@@ -136,7 +143,7 @@ fn secs(n: i64) -> u64 {
     n.max(0) as u64
 }
 
-fn serve(py: Python<'_>, cfg: Config) -> i32 {
+fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
     let uri = match preflight(py, &cfg) {
         Ok(u) => u,
         Err(e) => {
@@ -170,53 +177,64 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         None
     };
 
-    let mut addrs = Vec::new();
-    for b in cfg.list(Key::Bind) {
-        match sock::parse_bind(b) {
-            Ok(a) => addrs.push(a),
-            Err(e) => {
-                eprintln!("Error: {e} (-b/--bind)");
-                return 1;
+    let spec = match build_spec(py, &cfg, uri, preloaded.as_ref().map(|a| a.clone_ref(py)), None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+    let server = spec.hooks.server.clone_ref(py);
+    let rebuild: Rebuild = Box::new(move |py| {
+        let cfg = match config::load(py, &argv) {
+            Ok(Command::Run(cfg)) => cfg,
+            Ok(_) => return Err("the command line no longer describes a server to run".into()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let uri = cfg.str(Key::WsgiApp).unwrap_or_default().to_string();
+        // Gunicorn resets the environment it changed, then applies the new -e values.
+        if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
+            for entry in cfg.list(Key::RawEnv) {
+                let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+                let _ = environ.set_item(k, v);
             }
         }
+        let _ = log::init_error_log(level(&cfg), cfg.str(Key::Errorlog).unwrap_or("-"));
+        build_spec(py, &cfg, uri, preloaded.as_ref().map(|a| a.clone_ref(py)), Some(&server))
+    });
+    let arbiter = match Arbiter::new(spec, rebuild) {
+        Ok(a) => a,
+        Err(e) => {
+            crate::log_error!("cannot start the master: {e}");
+            return 1;
+        }
+    };
+    match arbiter.run(py) {
+        Outcome::Master(code) | Outcome::Worker(code) => code,
     }
-    let opts = BindOptions { backlog: cfg.int(Key::Backlog) as i32, reuse_port: cfg.bool(Key::ReusePort), ..BindOptions::default() };
-    let listeners = match sock::bind_all(&addrs, &opts) {
-        Ok(l) => l,
-        Err(e) => {
-            crate::log_error!("{e}");
-            return 1;
-        }
-    };
+}
 
-    let forwarded_allow = match AllowList::parse(cfg.list(Key::ForwardedAllowIps)) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("Error: invalid forwarded_allow_ips: {e}");
-            return 1;
-        }
-    };
-    let proxy_allow = match AllowList::parse(cfg.list(Key::ProxyAllowIps)) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("Error: invalid proxy_allow_ips: {e}");
-            return 1;
-        }
-    };
+/// Turns the effective settings into what the master needs. Called at start and on HUP.
+fn build_spec(py: Python<'_>, cfg: &Config, uri: String, preloaded: Option<Py<PyAny>>, server: Option<&Py<PyAny>>) -> Result<MasterSpec, String> {
+    let mut binds = Vec::new();
+    for b in cfg.list(Key::Bind) {
+        binds.push(sock::parse_bind(b).map_err(|e| format!("{e} (-b/--bind)"))?);
+    }
+    let bind_opts = BindOptions { backlog: cfg.int(Key::Backlog) as i32, reuse_port: cfg.bool(Key::ReusePort), ..BindOptions::default() };
+    let forwarded_allow = AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
+    let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
-    let class = worker_class(&cfg);
+    let class = worker_class(cfg);
     // gthread runs the app on a pool; sync runs it inline on the I/O thread.
     let threads = if class == "gthread" { cfg.int(Key::Threads).max(1) as usize } else { 0 };
-    let secure_scheme_headers = cfg.pairs(Key::SecureSchemeHeaders).to_vec();
-    let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
-    let make_wsgi = Box::new(move || WsgiSettings {
+    let wsgi = WsgiSettings {
         server_software: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")),
         multithread: threads > 0,
         multiprocess: num_workers > 1,
-        script_name: script_name.clone(),
-        forwarded_allow: forwarded_allow.clone(),
-        secure_scheme_headers: secure_scheme_headers.clone(),
-    });
+        script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
+        forwarded_allow,
+        secure_scheme_headers: cfg.pairs(Key::SecureSchemeHeaders).to_vec(),
+    };
 
     let timeout = secs(cfg.int(Key::Timeout));
     let header_map = match cfg.str(Key::HeaderMap).unwrap_or("drop") {
@@ -250,34 +268,36 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
     let access_log = cfg
         .str(Key::Accesslog)
         .map(|t| (t.to_string(), cfg.str(Key::AccessLogFormat).unwrap_or_default().to_string()));
-
-    let app_name = uri.clone();
-    let spec = MasterSpec {
-        listeners,
+    let proc_name = cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| uri.clone());
+    let hooks = Hooks::new(py, cfg, &proc_name, &uri, server).map_err(|e| format!("cannot prepare server hooks: {e}"))?;
+    let reload = if cfg.bool(Key::Reload) {
+        Some(cfg.list(Key::ReloadExtraFiles).iter().map(std::path::PathBuf::from).collect())
+    } else {
+        None
+    };
+    Ok(MasterSpec {
+        binds,
+        bind_opts,
         num_workers,
         worker_class: class,
         app_uri: uri,
         preloaded,
         worker_settings,
         max_requests_jitter: secs(cfg.int(Key::MaxRequestsJitter)),
-        make_wsgi,
+        wsgi,
         access_log,
         timeout,
         graceful_timeout: secs(cfg.int(Key::GracefulTimeout)),
         pidfile: cfg.str(Key::Pidfile).map(std::path::PathBuf::from),
-        proc_name: cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| app_name.clone()),
+        proc_name,
         threads,
-    };
-    let arbiter = match Arbiter::new(spec) {
-        Ok(a) => a,
-        Err(e) => {
-            crate::log_error!("cannot start the master: {e}");
-            return 1;
-        }
-    };
-    match arbiter.run(py) {
-        Outcome::Master(code) | Outcome::Worker(code) => code,
-    }
+        daemon: cfg.bool(Key::Daemon),
+        hooks: Arc::new(hooks),
+        uid: cfg.int(Key::User).max(0) as u32,
+        gid: cfg.int(Key::Group).max(0) as u32,
+        initgroups: cfg.bool(Key::Initgroups),
+        reload,
+    })
 }
 
 /// Detaches from the terminal the classic way (fork, setsid, fork), as Gunicorn's `--daemon`

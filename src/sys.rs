@@ -236,3 +236,86 @@ pub fn stdio_to_devnull() -> io::Result<()> {
     }
     Ok(())
 }
+
+pub fn getppid() -> i32 {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Sets or clears FD_CLOEXEC (cleared on listeners handed to a re-executed master).
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD on an fd we own; failures are reported.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let new = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+        if libc::fcntl(fd, libc::F_SETFD, new) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Switches this process to `uid`/`gid` (a worker dropping root), group first so the
+/// user switch cannot lock us out of changing it. With `initgroups`, the user's supplementary
+/// groups are loaded; otherwise they are cleared to just `gid`.
+pub fn drop_privileges(uid: u32, gid: u32, initgroups: bool) -> io::Result<()> {
+    use nix::unistd::{Gid, Uid};
+    let current_uid = Uid::effective().as_raw();
+    let current_gid = Gid::effective().as_raw();
+    if uid == current_uid && gid == current_gid {
+        return Ok(());
+    }
+    if gid != current_gid || uid != current_uid {
+        let groups_done = if initgroups {
+            match nix::unistd::User::from_uid(Uid::from_raw(uid)) {
+                Ok(Some(user)) => {
+                    let name = std::ffi::CString::new(user.name).map_err(|_| io::Error::other("bad user name"))?;
+                    nix::unistd::initgroups(&name, Gid::from_raw(gid)).map_err(io::Error::from)?;
+                    true
+                }
+                _ => false,
+            }
+        } else {
+            false
+        };
+        if !groups_done && current_uid == 0 {
+            nix::unistd::setgroups(&[Gid::from_raw(gid)]).map_err(io::Error::from)?;
+        }
+        nix::unistd::setgid(Gid::from_raw(gid)).map_err(io::Error::from)?;
+    }
+    if uid != current_uid {
+        nix::unistd::setuid(Uid::from_raw(uid)).map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Changes a file's owner (unix socket files for workers that dropped privileges).
+pub fn chown(path: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
+/// Removes an environment variable. Only called by the single-threaded master before any
+/// thread exists, which is what makes the unsafe `remove_var` sound.
+pub fn remove_env(name: &str) {
+    // SAFETY: see above; the master has no other threads.
+    unsafe { std::env::remove_var(name) };
+}
+
+/// Sends a systemd notification (`READY=1`, `STOPPING=1`) when `NOTIFY_SOCKET` is set.
+pub fn sd_notify(state: &str) {
+    let Ok(path) = std::env::var("NOTIFY_SOCKET") else { return };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else { return };
+    let sent = if let Some(name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = sent {
+        crate::log_debug!("sd_notify({state:?}) to {path}: {e}");
+    }
+}

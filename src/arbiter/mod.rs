@@ -3,26 +3,33 @@
 //!
 //! The shape follows Gunicorn's arbiter: signal handlers only queue (a byte on a pipe), and the
 //! loop wakes, dispatches one small handler per signal, kills timed-out workers, and tops the
-//! pool back up.
+//! pool back up. Hooks are called at the moments Gunicorn calls them.
 
+mod pidfile;
+mod reexec;
 mod signals;
 
-use crate::sock::Listener;
+use crate::hooks::{Hook, Hooks};
+use crate::sock::{self, BindAddr, BindOptions, InheritedFrom, Listener};
 use crate::sys::{self, SharedSlots};
 use crate::worker::heartbeat::Heartbeat;
 use crate::worker::{self, AppSource, WorkerSettings, WorkerSpec, APP_LOAD_ERROR, WORKER_BOOT_ERROR};
 use crate::wsgi::WsgiSettings;
-use crate::{log_critical, log_error, log_info, log_warning};
+use crate::{log_critical, log_debug, log_error, log_info, log_warning};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use pidfile::Pidfile;
 use pyo3::prelude::*;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Everything the master needs, prepared from the config by the run flow.
+/// Everything the master needs, prepared from the config by the run flow (and prepared again,
+/// from a re-read config, on HUP).
 pub struct MasterSpec {
-    pub listeners: Vec<Listener>,
+    pub binds: Vec<BindAddr>,
+    pub bind_opts: BindOptions,
     pub num_workers: usize,
     pub worker_class: String,
     pub app_uri: String,
@@ -30,17 +37,28 @@ pub struct MasterSpec {
     pub worker_settings: WorkerSettings,
     /// Randomises each worker's max_requests by up to this many.
     pub max_requests_jitter: u64,
-    pub make_wsgi: Box<dyn Fn() -> WsgiSettings>,
+    pub wsgi: WsgiSettings,
     pub access_log: Option<(String, String)>,
     /// Seconds; 0 disables the heartbeat check.
     pub timeout: u64,
     pub graceful_timeout: u64,
-    pub pidfile: Option<std::path::PathBuf>,
+    pub pidfile: Option<PathBuf>,
     /// `proc_name`, or the app name: shown as `ferrocorn: master [NAME]` in `ps`.
     pub proc_name: String,
     /// App threads per worker: 0 = inline (sync), N = gthread pool.
     pub threads: usize,
+    pub daemon: bool,
+    pub hooks: Arc<Hooks>,
+    /// Workers switch to this user and group (the master keeps its own).
+    pub uid: u32,
+    pub gid: u32,
+    pub initgroups: bool,
+    /// `--reload`: workers watch these files (plus every imported module) and ask for a restart.
+    pub reload: Option<Vec<PathBuf>>,
 }
+
+/// Re-reads the configuration (HUP). The preloaded app, if any, is kept by the closure.
+pub type Rebuild = Box<dyn Fn(Python<'_>) -> Result<MasterSpec, String>>;
 
 /// How `run` ended, in the master or (after fork) in a worker.
 pub enum Outcome {
@@ -50,11 +68,24 @@ pub enum Outcome {
     Worker(i32),
 }
 
+/// Generation of a worker that was told to stop and no longer counts towards the pool.
+const RETIRING: u64 = u64::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abort {
+    None,
+    /// SIGABRT sent (worker_abort runs in the worker); SIGKILL follows on the next pass.
+    Sent,
+}
+
 struct WorkerInfo {
     slot: usize,
     age: u64,
-    /// Set once SIGKILL was sent for a timeout, so it is logged once.
-    timed_out: bool,
+    abort: Abort,
+    /// The `worker` object hooks receive.
+    obj: Py<PyAny>,
+    /// Bumped by HUP and `--reload` restarts: older generations are retired.
+    generation: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,67 +95,96 @@ enum State {
     Stopping { graceful: bool, deadline: u64 },
 }
 
+/// A `--reload` restart in progress: new workers boot first, old ones retire once they have.
+#[derive(Debug, Clone, Copy)]
+struct Rolling {
+    generation: u64,
+}
+
 pub struct Arbiter {
     spec: MasterSpec,
+    rebuild: Rebuild,
+    listeners: Vec<Listener>,
+    systemd: bool,
     workers: HashMap<i32, WorkerInfo>,
     slots: Arc<SharedSlots>,
     free_slots: Vec<usize>,
     next_age: u64,
     num_workers: usize,
+    generation: u64,
+    rolling: Option<Rolling>,
+    /// `--reload` only: the changed code failed to load after the app had booted once.
+    broken: bool,
+    /// Some worker has booted (loaded the app) since start.
+    ever_booted: bool,
+    /// When `broken` with no worker left, the next attempt to boot one (monotonic ms).
+    next_retry: u64,
     state: State,
     sig_read: OwnedFd,
     sig_write: OwnedFd,
     pid: i32,
     /// Exit status once a worker reported a boot or app-load failure.
     halt: Option<(i32, &'static str)>,
-    reload_pending: bool,
     rng: u64,
+    /// The new master started by USR2, while it runs.
+    reexec_pid: i32,
+    /// The old master, when this master was started by USR2 and not yet promoted.
+    master_pid: i32,
+    pidfile: Option<Pidfile>,
+    cwd: PathBuf,
 }
 
 impl Arbiter {
-    pub fn new(spec: MasterSpec) -> std::io::Result<Arbiter> {
+    pub fn new(spec: MasterSpec, rebuild: Rebuild) -> std::io::Result<Arbiter> {
         let slots = worker::new_slots()?;
         let (sig_read, sig_write) = sys::pipe()?;
-        let free_slots = (0..slots.len()).rev().collect();
+        let free_slots = (0..slots.len() / 2).rev().collect();
         let num_workers = spec.num_workers.max(1);
         let pid = sys::getpid();
+        let master_pid = std::env::var("GUNICORN_PID").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+        sys::remove_env("GUNICORN_PID");
         Ok(Arbiter {
             spec,
+            rebuild,
+            listeners: Vec::new(),
+            systemd: false,
             workers: HashMap::new(),
             slots,
             free_slots,
             next_age: 0,
             num_workers,
+            generation: 0,
+            rolling: None,
+            broken: false,
+            ever_booted: false,
+            next_retry: 0,
             state: State::Running,
             sig_read,
             sig_write,
             pid,
             halt: None,
-            reload_pending: false,
             rng: (pid as u64) ^ sys::monotonic_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            reexec_pid: 0,
+            master_pid,
+            pidfile: None,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
         })
+    }
+
+    fn hooks(&self) -> Arc<Hooks> {
+        self.spec.hooks.clone()
+    }
+
+    fn title(&self) -> String {
+        let suffix = if self.master_pid != 0 { ".2" } else { "" };
+        format!("ferrocorn: master [{}{suffix}]", self.spec.proc_name)
     }
 
     /// Runs the master until it stops; returns in a forked worker too (see [`Outcome`]).
     pub fn run(mut self, py: Python<'_>) -> Outcome {
-        use std::os::fd::AsRawFd;
-        if let Err(e) = sys::install_signal_pipe(self.sig_write.as_raw_fd(), signals::HANDLED) {
-            log_error!("cannot install signal handlers: {e}");
-            return Outcome::Master(1);
+        if let Err(code) = self.start(py) {
+            return Outcome::Master(code);
         }
-        log_info!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION"));
-        sys::set_proc_title(&format!("ferrocorn: master [{}]", self.spec.proc_name));
-        for l in &self.spec.listeners {
-            log_info!("Listening at: {} ({})", l.describe(), self.pid);
-        }
-        log_info!("Using worker: {}", self.spec.worker_class);
-        if let Some(path) = &self.spec.pidfile {
-            if let Err(e) = std::fs::write(path, format!("{}\n", self.pid)) {
-                log_error!("cannot write pidfile {}: {e}", path.display());
-                return Outcome::Master(1);
-            }
-        }
-
         loop {
             if let Some(code) = self.manage_workers(py) {
                 return Outcome::Worker(code);
@@ -132,21 +192,27 @@ impl Arbiter {
             let fd = &self.sig_read;
             let _ = py.detach(|| sys::wait_readable(fd, 1000));
             for sig in sys::drain_pipe(&self.sig_read) {
-                self.handle_signal(sig);
+                if let Some(code) = self.handle_signal(py, sig) {
+                    return Outcome::Worker(code);
+                }
             }
-            self.reap();
+            self.reap(py);
+            self.maybe_promote();
             if let Some((code, reason)) = self.halt {
                 return Outcome::Master(self.halt_now(py, code, reason));
             }
             match self.state {
-                State::Running => self.murder_timed_out(),
+                State::Running => {
+                    self.murder_timed_out();
+                    self.watch_reload_requests(py);
+                }
                 State::Stopping { deadline, .. } => {
                     if self.workers.is_empty() {
                         return Outcome::Master(self.finish(py, 0));
                     }
                     if sys::monotonic_ms() >= deadline {
                         self.signal_all(libc::SIGKILL);
-                        self.wait_all_dead();
+                        self.wait_all_dead(py);
                         return Outcome::Master(self.finish(py, 0));
                     }
                 }
@@ -154,21 +220,111 @@ impl Arbiter {
         }
     }
 
-    fn handle_signal(&mut self, sig: libc::c_int) {
+    /// Gunicorn's start-up sequence: pidfile, `on_starting`, listeners, `when_ready`.
+    fn start(&mut self, py: Python<'_>) -> Result<(), i32> {
+        use std::os::fd::AsRawFd;
+        let hooks = self.hooks();
+        hooks.set_server(py, "pid", self.pid);
+        hooks.set_server(py, "master_pid", self.master_pid);
+        hooks.set_server(py, "proc_name", self.spec.proc_name.clone());
+        self.set_num_workers(py, self.spec.num_workers);
+        log_info!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION"));
+        sys::set_proc_title(&self.title());
+        if let Some(path) = &self.spec.pidfile {
+            let path = if self.master_pid != 0 { pidfile::with_suffix(path, ".2") } else { path.clone() };
+            match Pidfile::create(&path, self.pid) {
+                Ok(p) => self.pidfile = Some(p),
+                Err(e) => {
+                    log_error!("{e}");
+                    return Err(1);
+                }
+            }
+        }
+        hooks.call(py, Hook::OnStarting, (hooks.server.clone_ref(py),));
+        if let Err(e) = sys::install_signal_pipe(self.sig_write.as_raw_fd(), signals::HANDLED) {
+            log_error!("cannot install signal handlers: {e}");
+            return Err(1);
+        }
+        match self.open_listeners() {
+            Ok(()) => {}
+            Err(msg) => {
+                log_error!("{msg}");
+                self.cleanup(py);
+                return Err(1);
+            }
+        }
+        log_debug!("Arbiter booted");
+        let shown: Vec<String> = self.listeners.iter().map(|l| l.describe()).collect();
+        log_info!("Listening at: {} ({})", shown.join(","), self.pid);
+        log_info!("Using worker: {}", self.spec.worker_class);
+        sys::sd_notify("READY=1\nSTATUS=ferrocorn master booted");
+        hooks.call(py, Hook::WhenReady, (hooks.server.clone_ref(py),));
+        Ok(())
+    }
+
+    /// Listeners come from a parent master (USR2), from systemd, or are opened here.
+    fn open_listeners(&mut self) -> Result<(), String> {
+        match sock::listeners_from_env(&self.spec.bind_opts) {
+            Ok(Some((from, listeners))) => {
+                self.systemd = from == InheritedFrom::Systemd;
+                for var in ["GUNICORN_FD", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+                    sys::remove_env(var);
+                }
+                self.listeners = listeners;
+            }
+            Ok(None) => {
+                self.listeners = sock::bind_all(&self.spec.binds, &self.spec.bind_opts).map_err(|e| e.to_string())?;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        self.chown_sockets();
+        Ok(())
+    }
+
+    /// Workers that drop privileges must still be able to use unix socket files.
+    fn chown_sockets(&self) {
+        if self.spec.uid == nix::unistd::Uid::effective().as_raw() && self.spec.gid == nix::unistd::Gid::effective().as_raw() {
+            return;
+        }
+        for l in &self.listeners {
+            if let Some(path) = l.unix_path() {
+                if let Err(e) = sys::chown(path, self.spec.uid, self.spec.gid) {
+                    log_warning!("cannot chown {}: {e}", path.display());
+                }
+            }
+        }
+    }
+
+    fn set_num_workers(&mut self, py: Python<'_>, n: usize) {
+        let old = if self.generation == 0 && self.next_age == 0 && self.workers.is_empty() && self.state == State::Running {
+            None
+        } else {
+            Some(self.num_workers)
+        };
+        self.num_workers = n;
+        let hooks = self.hooks();
+        hooks.set_server(py, "num_workers", n);
+        // Gunicorn calls this on every assignment, even when the count is unchanged (HUP).
+        hooks.call(py, Hook::NworkersChanged, (hooks.server.clone_ref(py), n, old));
+    }
+
+    fn handle_signal(&mut self, py: Python<'_>, sig: libc::c_int) -> Option<i32> {
         if sig != libc::SIGCHLD {
             log_info!("Handling signal: {}", signals::name(sig));
         }
         match sig {
             libc::SIGCHLD => {}
-            libc::SIGTERM => self.stop(true),
-            libc::SIGINT | libc::SIGQUIT => self.stop(false),
-            libc::SIGHUP => self.reload(),
+            libc::SIGTERM => self.stop(py, true),
+            libc::SIGINT | libc::SIGQUIT => self.stop(py, false),
+            libc::SIGHUP => self.reload(py),
             libc::SIGTTIN => {
-                self.num_workers += 1;
+                let n = self.num_workers + 1;
+                self.set_num_workers(py, n);
             }
             libc::SIGTTOU => {
                 if self.num_workers > 1 {
-                    self.num_workers -= 1;
+                    let n = self.num_workers - 1;
+                    self.set_num_workers(py, n);
                 }
             }
             libc::SIGUSR1 => {
@@ -177,34 +333,132 @@ impl Arbiter {
                 }
                 self.signal_all(libc::SIGUSR1);
             }
-            libc::SIGUSR2 | libc::SIGWINCH => {
-                log_warning!("signal {} is not supported yet; ignored", signals::name(sig));
+            libc::SIGUSR2 => return self.reexec(py),
+            libc::SIGWINCH => {
+                if self.spec.daemon {
+                    log_info!("graceful stop of workers");
+                    self.set_num_workers(py, 0);
+                    self.signal_all(libc::SIGTERM);
+                } else {
+                    log_debug!("SIGWINCH ignored. Not daemonized");
+                }
             }
             _ => {}
         }
+        None
     }
 
     /// Starts a stop: graceful (TERM) lets workers finish in-flight requests within
-    /// graceful_timeout; fast (INT/QUIT) asks them to exit now. A second signal escalates.
-    fn stop(&mut self, graceful: bool) {
-        let deadline = sys::monotonic_ms() + self.spec.graceful_timeout * 1000;
-        let graceful = match self.state {
-            State::Stopping { graceful: was, .. } => was && graceful,
-            State::Running => graceful,
-        };
-        let deadline = match self.state {
-            State::Stopping { deadline: d, .. } => d.min(deadline),
-            State::Running => deadline,
+    /// graceful_timeout; fast (INT/QUIT) asks them to exit now. A fast signal during a graceful
+    /// stop escalates it.
+    fn stop(&mut self, py: Python<'_>, graceful: bool) {
+        let now = sys::monotonic_ms();
+        let (graceful, deadline) = match self.state {
+            State::Stopping { graceful: was, deadline } => (was && graceful, deadline),
+            State::Running => {
+                sys::sd_notify("STOPPING=1");
+                // Stop listening in the master (workers keep their copies until they drain).
+                self.close_listeners(py);
+                (graceful, now + self.spec.graceful_timeout * 1000)
+            }
         };
         self.state = State::Stopping { graceful, deadline };
         self.signal_all(if graceful { libc::SIGTERM } else { libc::SIGQUIT });
     }
 
-    /// HUP: start a fresh set of workers, then the oldest ones are stopped gracefully by
-    /// `manage_workers`, so the pool never drops below its size.
-    fn reload(&mut self) {
+    fn close_listeners(&mut self, _py: Python<'_>) {
+        // A re-executed master (either side of USR2) shares the socket files: leave them.
+        if self.reexec_pid == 0 && self.master_pid == 0 && !self.systemd && !self.spec.bind_opts.reuse_port {
+            sock::unlink_unix_sockets(&self.listeners);
+        }
+        self.listeners.clear();
+    }
+
+    /// HUP: re-read the configuration, start a fresh set of workers with it, and retire the old
+    /// ones gracefully once the new ones are running (`manage_workers` stops the oldest).
+    fn reload(&mut self, py: Python<'_>) {
         log_info!("Hang up: Master");
-        self.reload_pending = true;
+        let new_spec = match (self.rebuild)(py) {
+            Ok(s) => s,
+            Err(e) => {
+                log_error!("Configuration reload failed, keeping the current one: {e}");
+                return;
+            }
+        };
+        let old_binds = std::mem::replace(&mut self.spec, new_spec).binds;
+        if let Err(e) = crate::log::reopen() {
+            log_error!("cannot reopen the error log: {e}");
+        }
+        if old_binds != self.spec.binds && !self.systemd {
+            self.close_listeners(py);
+            match sock::bind_all(&self.spec.binds, &self.spec.bind_opts) {
+                Ok(l) => {
+                    self.listeners = l;
+                    self.chown_sockets();
+                    let shown: Vec<String> = self.listeners.iter().map(|l| l.describe()).collect();
+                    log_info!("Listening at: {}", shown.join(","));
+                }
+                Err(e) => log_error!("cannot open the new listeners: {e}"),
+            }
+        }
+        let hooks = self.hooks();
+        hooks.set_server(py, "pid", self.pid);
+        hooks.set_server(py, "proc_name", self.spec.proc_name.clone());
+        self.set_num_workers(py, self.spec.num_workers);
+        hooks.call(py, Hook::OnReload, (hooks.server.clone_ref(py),));
+        if let Some(old) = self.pidfile.take() {
+            old.unlink();
+        }
+        if let Some(path) = &self.spec.pidfile {
+            match Pidfile::create(path, self.pid) {
+                Ok(p) => self.pidfile = Some(p),
+                Err(e) => log_error!("{e}"),
+            }
+        }
+        sys::set_proc_title(&self.title());
+        self.generation += 1;
+        self.rolling = None;
+    }
+
+    /// USR2: fork and exec a new master that inherits the listeners; both serve until the
+    /// operator stops this one. Returns `Some` only in the child if exec failed.
+    fn reexec(&mut self, py: Python<'_>) -> Option<i32> {
+        if self.reexec_pid != 0 {
+            log_warning!("USR2 signal ignored. Child exists.");
+            return None;
+        }
+        if self.master_pid != 0 {
+            log_warning!("USR2 signal ignored. Parent exists.");
+            return None;
+        }
+        match reexec::spawn(py, self) {
+            Ok(pid) => {
+                self.reexec_pid = pid;
+                if let Some(p) = &self.pidfile {
+                    // The new master writes NAME.2; this one keeps NAME until it exits.
+                    log_debug!("pidfile {} kept by the old master", p.path().display());
+                }
+                None
+            }
+            Err(code) => Some(code),
+        }
+    }
+
+    /// A master started by USR2 takes over once the old master is gone.
+    fn maybe_promote(&mut self) {
+        if self.master_pid == 0 || sys::getppid() == self.master_pid {
+            return;
+        }
+        log_info!("Master has been promoted.");
+        self.master_pid = 0;
+        if let Some(p) = &mut self.pidfile {
+            if let Some(path) = &self.spec.pidfile {
+                if let Err(e) = p.rename(path) {
+                    log_error!("cannot rename the pidfile: {e}");
+                }
+            }
+        }
+        sys::set_proc_title(&self.title());
     }
 
     fn signal_all(&self, sig: libc::c_int) {
@@ -215,69 +469,153 @@ impl Arbiter {
 
     /// Reaps every exited child. Unknown children (we may be PID 1 in a container) are reaped
     /// silently and never mistaken for workers.
-    fn reap(&mut self) {
+    fn reap(&mut self, py: Python<'_>) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => self.worker_gone(pid.as_raw(), Some(code), None),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => self.worker_gone(pid.as_raw(), None, Some(sig as i32)),
+                Ok(WaitStatus::Exited(pid, code)) => self.child_gone(py, pid.as_raw(), Some(code), None),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => self.child_gone(py, pid.as_raw(), None, Some(sig as i32)),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
         }
     }
 
-    fn worker_gone(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
+    fn child_gone(&mut self, py: Python<'_>, pid: i32, code: Option<i32>, signal: Option<i32>) {
+        if pid == self.reexec_pid {
+            self.reexec_pid = 0;
+            return;
+        }
         let Some(info) = self.workers.remove(&pid) else { return };
         self.free_slots.push(info.slot);
+        let booted = Heartbeat::new(self.slots.clone(), info.slot).booted();
+        self.ever_booted |= booted;
         match (code, signal) {
+            (Some(c @ (WORKER_BOOT_ERROR | APP_LOAD_ERROR)), _) if self.spec.reload.is_some() && self.ever_booted => {
+                // Under --reload an edit that breaks the app must not stop the server: keep the
+                // workers that run the previous code, and try again on the next change.
+                if !self.broken {
+                    log_error!("Worker (pid:{pid}) exited with code {c}: the changed code does not load; the running workers keep serving until it is fixed.");
+                }
+                self.broken = true;
+                self.abandon_rolling();
+            }
             (Some(WORKER_BOOT_ERROR), _) => self.halt = Some((WORKER_BOOT_ERROR, "Worker failed to boot.")),
             (Some(APP_LOAD_ERROR), _) => self.halt = Some((APP_LOAD_ERROR, "App failed to load.")),
             (Some(0), _) => {}
             (Some(c), _) => log_error!("Worker (pid:{pid}) exited with code {c}."),
-            (None, Some(libc::SIGKILL)) if !info.timed_out && self.state == State::Running => {
+            (None, Some(libc::SIGKILL)) if self.state == State::Running && info.abort == Abort::None => {
                 log_error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
             }
-            (None, Some(s)) if self.state == State::Running && !info.timed_out => {
+            (None, Some(s)) if self.state == State::Running && info.abort == Abort::None && s != libc::SIGTERM => {
                 log_error!("Worker (pid:{pid}) was sent {}!", signals::upper_name(s))
             }
             _ => {}
         }
+        let _ = info.obj.bind(py).setattr("alive", false);
+        let hooks = self.hooks();
+        hooks.call(py, Hook::ChildExit, (hooks.server.clone_ref(py), info.obj.clone_ref(py)));
+        self.sync_worker_table(py);
     }
 
-    /// Kills workers whose heartbeat is older than the timeout (a sync worker stuck in the app).
+    /// Keeps `server.WORKERS` (pid -> worker) current for hooks that read it.
+    fn sync_worker_table(&self, py: Python<'_>) {
+        let table = pyo3::types::PyDict::new(py);
+        for (pid, info) in &self.workers {
+            let _ = table.set_item(pid, info.obj.clone_ref(py));
+        }
+        self.hooks().set_server(py, "WORKERS", table);
+    }
+
+    /// Timed-out workers get SIGABRT (their worker_abort hook runs), then SIGKILL on the next
+    /// pass if still there, as Gunicorn does.
     fn murder_timed_out(&mut self) {
         if self.spec.timeout == 0 {
             return;
         }
         let limit = self.spec.timeout * 1000;
         for (&pid, info) in self.workers.iter_mut() {
-            if info.timed_out {
+            let hb = Heartbeat::new(self.slots.clone(), info.slot);
+            if hb.silent_for_ms() <= limit {
                 continue;
             }
-            let hb = Heartbeat::new(self.slots.clone(), info.slot);
-            if hb.silent_for_ms() > limit {
-                log_critical!("WORKER TIMEOUT (pid:{pid})");
-                info.timed_out = true;
-                sys::kill(pid, libc::SIGKILL);
+            match info.abort {
+                Abort::None => {
+                    log_critical!("WORKER TIMEOUT (pid:{pid})");
+                    info.abort = Abort::Sent;
+                    sys::kill(pid, libc::SIGABRT);
+                }
+                Abort::Sent => sys::kill(pid, libc::SIGKILL),
             }
+        }
+    }
+
+    /// `--reload`: a worker saw a watched file change. Start a new generation; the old one is
+    /// retired only once new workers have booted, so broken code never takes the site down.
+    fn watch_reload_requests(&mut self, _py: Python<'_>) {
+        if self.spec.reload.is_none() {
+            return;
+        }
+        let mut requested = false;
+        for info in self.workers.values() {
+            if Heartbeat::new(self.slots.clone(), info.slot).take_reload_request() {
+                requested = true;
+            }
+        }
+        if requested && self.rolling.is_none() {
+            log_info!("Code changed: starting new workers");
+            self.broken = false;
+            self.generation += 1;
+            self.rolling = Some(Rolling { generation: self.generation });
+        }
+    }
+
+    fn abandon_rolling(&mut self) {
+        if let Some(r) = self.rolling.take() {
+            // Stop what is left of the new generation; the previous one stays in service.
+            for (&pid, info) in self.workers.iter_mut() {
+                if info.generation == r.generation {
+                    sys::kill(pid, libc::SIGTERM);
+                    info.generation = RETIRING;
+                }
+            }
+            self.generation -= 1;
         }
     }
 
     /// Spawns or retires workers to match the target size. Returns `Some(code)` in a freshly
     /// forked worker once it has finished.
+    ///
+    /// Workers of older generations (before a HUP or a `--reload` restart) are retired: at once
+    /// after HUP, as Gunicorn does; after `--reload`, only once the whole new generation has
+    /// booted, so a broken edit never leaves the site without workers.
     fn manage_workers(&mut self, py: Python<'_>) -> Option<i32> {
         if self.state != State::Running || self.halt.is_some() {
             return None;
         }
-        if self.reload_pending {
-            self.reload_pending = false;
-            for _ in 0..self.num_workers {
-                if let Some(code) = self.spawn_worker(py) {
-                    return Some(code);
-                }
-            }
+        let current = self.generation;
+        let slots = self.slots.clone();
+        let booted_new =
+            self.workers.values().filter(|w| w.generation == current && Heartbeat::new(slots.clone(), w.slot).booted()).count();
+        self.ever_booted |= booted_new > 0;
+        if self.rolling.is_none() || booted_new >= self.num_workers {
+            self.rolling = None;
+            let mut old: Vec<(u64, i32)> =
+                self.workers.iter().filter(|(_, w)| w.generation < current).map(|(&pid, w)| (w.age, pid)).collect();
+            old.sort();
+            self.retire(&old);
         }
-        while self.workers.len() < self.num_workers {
+
+        let fresh = self.workers.values().filter(|w| w.generation == current).count();
+        if self.broken {
+            // Nothing is watching the files any more: keep trying, slowly, to boot the code.
+            let now = sys::monotonic_ms();
+            if self.workers.is_empty() && now >= self.next_retry {
+                self.next_retry = now + 2000;
+                return self.spawn_worker(py);
+            }
+            return None;
+        }
+        for _ in fresh..self.num_workers {
             if let Some(code) = self.spawn_worker(py) {
                 return Some(code);
             }
@@ -285,14 +623,24 @@ impl Arbiter {
                 return None;
             }
         }
-        if self.workers.len() > self.num_workers {
-            let mut by_age: Vec<(u64, i32)> = self.workers.iter().map(|(&pid, w)| (w.age, pid)).collect();
-            by_age.sort();
-            for (_, pid) in by_age.into_iter().take(self.workers.len() - self.num_workers) {
-                sys::kill(pid, libc::SIGTERM);
-            }
+        if fresh > self.num_workers {
+            let mut extra: Vec<(u64, i32)> =
+                self.workers.iter().filter(|(_, w)| w.generation == current).map(|(&pid, w)| (w.age, pid)).collect();
+            extra.sort();
+            extra.truncate(fresh - self.num_workers);
+            self.retire(&extra);
         }
         None
+    }
+
+    /// Asks workers to stop gracefully and stops counting them towards the pool.
+    fn retire(&mut self, victims: &[(u64, i32)]) {
+        for &(_, pid) in victims {
+            sys::kill(pid, libc::SIGTERM);
+            if let Some(w) = self.workers.get_mut(&pid) {
+                w.generation = RETIRING;
+            }
+        }
     }
 
     fn jitter(&mut self) -> u64 {
@@ -313,13 +661,23 @@ impl Arbiter {
             return None;
         };
         let hb = Heartbeat::new(self.slots.clone(), slot);
-        hb.beat();
+        hb.reset();
         self.next_age += 1;
         let age = self.next_age;
         let max_requests = match self.spec.worker_settings.max_requests {
             0 => 0,
             n => n + self.jitter(),
         };
+        let hooks = self.hooks();
+        let obj = match hooks.new_worker(py, age, self.pid) {
+            Ok(o) => o,
+            Err(e) => {
+                self.free_slots.push(slot);
+                log_error!("cannot create the worker object: {}", crate::wsgi::format_exception(py, &e));
+                return None;
+            }
+        };
+        hooks.call(py, Hook::PreFork, (hooks.server.clone_ref(py), obj.clone_ref(py)));
 
         let pid = match fork(py) {
             Ok(pid) => pid,
@@ -330,16 +688,24 @@ impl Arbiter {
             }
         };
         if pid != 0 {
-            self.workers.insert(pid, WorkerInfo { slot, age, timed_out: false });
+            let _ = obj.bind(py).setattr("pid", pid);
+            self.workers.insert(pid, WorkerInfo { slot, age, abort: Abort::None, obj, generation: self.generation });
+            self.sync_worker_table(py);
             log_info!("Booting worker with pid: {pid}");
             return None;
         }
 
         // In the new worker.
         let _ = sys::reset_signals(signals::HANDLED);
-        sys::set_proc_title(&format!("ferrocorn: worker [{}]", self.spec.proc_name));
         if !sys::die_with_parent(libc::SIGTERM, self.pid) {
             return Some(0);
+        }
+        sys::set_proc_title(&format!("ferrocorn: worker [{}]", self.spec.proc_name));
+        let _ = obj.bind(py).setattr("pid", sys::getpid());
+        hooks.call(py, Hook::PostFork, (hooks.server.clone_ref(py), obj.clone_ref(py)));
+        if let Err(e) = sys::drop_privileges(self.spec.uid, self.spec.gid, self.spec.initgroups) {
+            log_error!("Worker failed to boot: cannot switch to uid {} gid {}: {e}", self.spec.uid, self.spec.gid);
+            return Some(WORKER_BOOT_ERROR);
         }
         let mut settings = self.spec.worker_settings.clone();
         settings.max_requests = max_requests;
@@ -359,51 +725,61 @@ impl Arbiter {
         };
         let spec = WorkerSpec {
             settings,
-            wsgi: (self.spec.make_wsgi)(),
+            wsgi: self.spec.wsgi.clone(),
             app,
-            listeners: std::mem::take(&mut self.spec.listeners),
+            listeners: std::mem::take(&mut self.listeners),
             access_log,
             heartbeat: hb,
             threads: self.spec.threads,
+            hooks,
+            worker: obj,
+            reload: self.spec.reload.clone(),
         };
         Some(worker::run(py, spec))
     }
 
-    fn wait_all_dead(&mut self) {
+    fn wait_all_dead(&mut self, py: Python<'_>) {
         let deadline = sys::monotonic_ms() + 5000;
         while !self.workers.is_empty() && sys::monotonic_ms() < deadline {
-            self.reap();
+            self.reap(py);
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
     /// A worker could not boot: stop everything and exit with its status (Gunicorn's halt).
     fn halt_now(&mut self, py: Python<'_>, code: i32, reason: &str) -> i32 {
-        log_info!("Shutting down: Master");
-        log_info!("Reason: {reason}");
         self.signal_all(libc::SIGTERM);
         let deadline = sys::monotonic_ms() + self.spec.graceful_timeout.min(5) * 1000;
         while !self.workers.is_empty() && sys::monotonic_ms() < deadline {
-            self.reap();
+            self.reap(py);
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         self.signal_all(libc::SIGKILL);
-        self.wait_all_dead();
+        self.wait_all_dead(py);
+        self.close_listeners(py);
+        log_info!("Shutting down: {}", self.master_name());
+        log_info!("Reason: {reason}");
         self.cleanup(py);
         code
+    }
+
+    fn master_name(&self) -> &'static str {
+        if self.master_pid != 0 { "Master.2" } else { "Master" }
     }
 
     fn finish(&mut self, py: Python<'_>, code: i32) -> i32 {
+        self.close_listeners(py);
+        log_info!("Shutting down: {}", self.master_name());
         self.cleanup(py);
-        log_info!("Shutting down: Master");
         code
     }
 
-    fn cleanup(&mut self, _py: Python<'_>) {
-        crate::sock::unlink_unix_sockets(&self.spec.listeners);
-        if let Some(path) = &self.spec.pidfile {
-            let _ = std::fs::remove_file(path);
+    fn cleanup(&mut self, py: Python<'_>) {
+        if let Some(p) = self.pidfile.take() {
+            p.unlink();
         }
+        let hooks = self.hooks();
+        hooks.call(py, Hook::OnExit, (hooks.server.clone_ref(py),));
     }
 }
 

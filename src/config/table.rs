@@ -285,16 +285,16 @@ settings! {
         "`0` removes the limit. The odd underscore in the flag is Gunicorn's and is kept for \
          compatibility.";
 
-    Reload = "reload", Debugging, ["--reload"], NO_META, True, K::Bool, D::Bool(false), false,
+    Reload = "reload", Debugging, ["--reload"], NO_META, True, K::Bool, D::Bool(false), true,
         "Restart workers when source code changes.",
         "Meant for development only.";
     ReloadEngine = "reload_engine", Debugging, ["--reload-engine"], m("STRING"), Store,
-        K::Choice(&["auto", "poll", "inotify"]), D::Str("auto"), false,
+        K::Choice(&["auto", "poll", "inotify"]), D::Str("auto"), true,
         "How code changes are detected when `reload` is on.",
-        "`poll` checks file times periodically, `inotify` asks the kernel, `auto` picks the best \
-         available.";
+        "ferrocorn accepts all three and polls file times once a second whichever is chosen: \
+         polling needs no extra package and sees every filesystem.";
     ReloadExtraFiles = "reload_extra_files", Debugging, ["--reload-extra-file"], m("FILES"), Append,
-        K::Files, D::List(&[]), false,
+        K::Files, D::List(&[]), true,
         "More files or glob patterns whose changes trigger a reload.",
         "Plain paths must exist; patterns are re-expanded on every check.";
     Spew = "spew", Debugging, ["--spew"], NO_META, True, K::Bool, D::Bool(false), false,
@@ -345,11 +345,11 @@ settings! {
         "When unset the system temporary directory is used. A memory-backed directory such as \
          `/dev/shm` avoids stalls on slow or busy disks.";
     User = "user", ServerMechanics, ["-u", "--user"], m("USER"), Store, K::User,
-        D::Computed("the effective user id of the process"), false,
+        D::Computed("the effective user id of the process"), true,
         "Run workers as this user.",
         "A user name or a numeric uid.";
     Group = "group", ServerMechanics, ["-g", "--group"], m("GROUP"), Store, K::Group,
-        D::Computed("the effective group id of the process"), false,
+        D::Computed("the effective group id of the process"), true,
         "Run workers as this group.",
         "A group name or a numeric gid.";
     Umask = "umask", ServerMechanics, ["-m", "--umask"], m("INT"), Store, K::AutoInt, D::Int(0),
@@ -357,7 +357,7 @@ settings! {
         "The file mode creation mask of the server.",
         "A leading `0` reads the number as octal, `0x` as hexadecimal, as in `0o022` or `022`.";
     Initgroups = "initgroups", ServerMechanics, ["--initgroups"], NO_META, True, K::Bool,
-        D::Bool(false), false,
+        D::Bool(false), true,
         "Give workers every group of the `user` they switch to.",
         "Loads the supplementary group list of that user.";
     TmpUploadDir = "tmp_upload_dir", ServerMechanics, [], m("DIR"), Store, K::Str, D::None, true,
@@ -397,7 +397,7 @@ settings! {
         "How much the error log says.",
         "One of `debug`, `info`, `warning`, `error` or `critical`.";
     CaptureOutput = "capture_output", Logging, ["--capture-output"], NO_META, True, K::Bool,
-        D::Bool(false), true,
+        D::Bool(false), false,
         "Send the standard output and error of workers to the error log.",
         "Useful when the application prints instead of logging.";
     LoggerClass = "logger_class", Logging, ["--logger-class"], m("STRING"), Store, K::Class,

@@ -6,6 +6,7 @@ use super::body::{read_body, BodyError};
 use super::{AppState, Lifecycle, Shared};
 use crate::log::AccessRecord;
 use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
+use crate::hooks::Hook;
 use crate::{log_debug, log_error};
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{parse_proxy_header, parse_request_head, Framing, HttpError, Parsed, ProxyParsed, RequestHead, Version};
@@ -206,6 +207,51 @@ enum Started {
     },
     /// Answer with this status without calling (or after failing) the app.
     Error(u16),
+    /// The app raised SystemExit: the worker exits with this status.
+    Exit(i32),
+}
+
+/// What post_request needs, kept from pre_request time.
+struct RequestHookState {
+    req: Py<PyAny>,
+    environ: Py<PyAny>,
+}
+
+fn run_pre_request(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo, environ: &Bound<'_, pyo3::types::PyDict>, nr: u64) -> Option<RequestHookState> {
+    let scheme: String = environ.get_item("wsgi.url_scheme").ok().flatten().and_then(|s| s.extract().ok()).unwrap_or_default();
+    let peer = match &conn.peer {
+        Peer::Tcp(a) => a.to_string(),
+        Peer::Unix => String::new(),
+    };
+    let req = match app.hooks.request(py, head, &scheme, &peer) {
+        Ok(r) => r,
+        Err(e) => {
+            log_error!("cannot build the request object for hooks: {e}");
+            return None;
+        }
+    };
+    let _ = app.worker.bind(py).setattr("nr", nr);
+    app.hooks.call(py, Hook::PreRequest, (app.worker.clone_ref(py), req.clone()));
+    Some(RequestHookState { req: req.unbind(), environ: environ.clone().into_any().unbind() })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_post_request(py: Python<'_>, app: &AppState, state: &RequestHookState, status: &[u8], headers: &[(Vec<u8>, Vec<u8>)], length: Option<u64>, sent: u64, head: &RequestHead) {
+    if !app.hooks.has(Hook::PostRequest) {
+        return;
+    }
+    let version = match head.version {
+        ferrocorn_http::Version::Http10 => (1, 0),
+        ferrocorn_http::Version::Http11 => (1, 1),
+    };
+    match app.hooks.response(py, status, headers, length, sent, version) {
+        Ok(resp) => app.hooks.call(
+            py,
+            Hook::PostRequest,
+            (app.worker.clone_ref(py), state.req.clone_ref(py), state.environ.clone_ref(py), resp),
+        ),
+        Err(e) => log_error!("cannot build the response object for hooks: {e}"),
+    }
 }
 
 fn report_failure(py: Python<'_>, target: &[u8], f: &AppFailure) {
@@ -215,23 +261,34 @@ fn report_failure(py: Python<'_>, target: &[u8], f: &AppFailure) {
         AppFailure::NoStartResponse => {
             log_error!("Error handling request {uri}: the application returned without calling start_response()")
         }
+        AppFailure::Exit(code) => log_debug!("SystemExit({code}) during {uri}: the worker exits"),
     }
 }
 
-/// The Python half of starting a request: environ, app call, first body bytes into `out`.
-fn start_app(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo, body: Body, out: &mut Vec<u8>) -> Started {
+/// The Python half of starting a request: environ, pre_request, app call, first body bytes into
+/// `out`. When the body is already complete, post_request runs here too.
+fn start_app(
+    py: Python<'_>,
+    app: &AppState,
+    head: &RequestHead,
+    conn: &ConnInfo,
+    body: Body,
+    out: &mut Vec<u8>,
+    nr: u64,
+) -> (Started, Option<RequestHookState>) {
     let environ = match app.ctx.build(py, head, conn, Input::new(body)) {
         Ok(env) => env,
         Err(e) => {
             log_error!("Error handling request {}: {e}", String::from_utf8_lossy(&head.target));
-            return Started::Error(e.status());
+            return (Started::Error(e.status()), None);
         }
     };
+    let hook_state = if app.request_hooks { run_pre_request(py, app, head, conn, &environ, nr) } else { None };
     let mut call = match AppCall::start(py, app.app.bind(py), environ) {
         Ok(c) => c,
         Err(f) => {
             report_failure(py, &head.target, &f);
-            return Started::Error(500);
+            return (failure_outcome(&f), hook_state);
         }
     };
     match call.pull(py, out, PULL_BUDGET) {
@@ -242,17 +299,28 @@ fn start_app(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo
             drop(sr);
             let call = if pull == Pull::Done {
                 close_call(py, call, &head.target);
+                if let Some(state) = &hook_state {
+                    let len = content_length.unwrap_or(out.len() as u64);
+                    run_post_request(py, app, state, &status, &headers, Some(len), out.len() as u64, head);
+                }
                 None
             } else {
                 Some(call)
             };
-            Started::Response { status, code, headers, content_length, wants_close, call }
+            (Started::Response { status, code, headers, content_length, wants_close, call }, hook_state)
         }
         Err(f) => {
             report_failure(py, &head.target, &f);
             close_call(py, call, &head.target);
-            Started::Error(500)
+            (failure_outcome(&f), hook_state)
         }
+    }
+}
+
+fn failure_outcome(f: &AppFailure) -> Started {
+    match f {
+        AppFailure::Exit(code) => Started::Exit(*code),
+        _ => Started::Error(500),
     }
 }
 
@@ -264,19 +332,28 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
     let lane = sh.executor.lane().await;
     sh.count_request();
 
+    if crate::log::enabled(crate::log::Level::Debug) {
+        log_debug!("{} {}", head.method, String::from_utf8_lossy(&head.path));
+    }
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
-    let (started, mut out) = sh
+    let nr = sh.requests_served();
+    let (started, mut out, hook_state) = sh
         .executor
         .run(&lane, move |py| {
             let mut out = Vec::new();
-            let started = start_app(py, &app, &h, &c, body, &mut out);
-            (started, out)
+            let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, nr);
+            (started, out, hook_state)
         })
         .await;
 
     let (status, code, headers, content_length, wants_close, mut call) = match started {
         Started::Response { status, code, headers, content_length, wants_close, call } => {
             (status, code, headers, content_length, wants_close, call)
+        }
+        Started::Exit(code) => {
+            drop(lane);
+            sh.exit_immediately(code);
+            return false;
         }
         Started::Error(code) => {
             drop(lane);
@@ -319,34 +396,56 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
         _ => None,
     };
     frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
+    let out_len_first = out.len() as u64;
     out.clear();
     if done && plan.framing == BodyFraming::Chunked && !is_head {
         wire.extend_from_slice(response::LAST_CHUNK);
     }
     let mut ok = write_all(stream, &wire, sh).await.is_ok();
 
+    let mut hook_state = hook_state;
+    let mut produced = out_len_first;
     if let (Some(lane), Some(mut running)) = (lane.as_ref(), call.take()) {
         while ok {
             let target = head.clone();
-            let (back, data, step) = sh
+            let app = sh.app.clone();
+            let hs = hook_state.take();
+            let (status2, headers2) = (status.clone(), headers.clone());
+            let before = produced;
+            let (back, data, step, hs) = sh
                 .executor
                 .run(lane, move |py| {
                     let mut data = Vec::new();
-                    match running.pull(py, &mut data, PULL_BUDGET) {
-                        Ok(Pull::More) => (Some(running), data, Ok(())),
+                    let r = running.pull(py, &mut data, PULL_BUDGET);
+                    let produced = before + data.len() as u64;
+                    let finish = |py: Python<'_>| {
+                        if let Some(state) = &hs {
+                            run_post_request(py, &app, state, &status2, &headers2, content_length, produced, &target);
+                        }
+                    };
+                    match r {
+                        Ok(Pull::More) => (Some(running), data, Ok(()), hs),
                         Ok(Pull::Done) => {
                             close_call(py, running, &target.target);
-                            (None, data, Ok(()))
+                            finish(py);
+                            (None, data, Ok(()), None)
                         }
                         Err(f) => {
                             report_failure(py, &target.target, &f);
                             close_call(py, running, &target.target);
-                            (None, data, Err(()))
+                            finish(py);
+                            let exit = if let AppFailure::Exit(code) = f { Some(code) } else { None };
+                            (None, data, Err(exit), None)
                         }
                     }
                 })
                 .await;
-            if step.is_err() {
+            hook_state = hs;
+            produced += data.len() as u64;
+            if let Err(exit) = step {
+                if let Some(code) = exit {
+                    sh.exit_immediately(code);
+                }
                 // Part of the response is on the wire: the only honest signal left is closing.
                 return false;
             }

@@ -7,7 +7,9 @@ pub mod body;
 pub mod conn;
 pub mod executor;
 pub mod heartbeat;
+mod reload;
 
+use crate::hooks::{Hook, Hooks};
 use crate::log::AccessLog;
 use crate::sock::{Listener, ListenerKind};
 use crate::wsgi::{ConnInfo, Peer, WsgiContext, WsgiSettings};
@@ -74,6 +76,11 @@ pub struct WorkerSpec {
     pub heartbeat: Heartbeat,
     /// App threads: 0 runs the app inline on the I/O thread (sync), N > 0 a pool (gthread).
     pub threads: usize,
+    pub hooks: Arc<Hooks>,
+    /// This worker's `worker` object for hooks.
+    pub worker: Py<PyAny>,
+    /// `--reload`: extra file patterns to watch besides imported modules.
+    pub reload: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +94,10 @@ pub enum Lifecycle {
 pub struct AppState {
     pub app: Py<PyAny>,
     pub ctx: WsgiContext,
+    pub hooks: Arc<Hooks>,
+    pub worker: Py<PyAny>,
+    /// Whether pre_request/post_request are configured (skips building `req` objects if not).
+    pub request_hooks: bool,
 }
 
 /// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
@@ -103,12 +114,21 @@ pub struct Shared {
     open: Cell<usize>,
     /// Woken whenever a connection closes.
     conn_closed: Notify,
+    /// Set when the worker must exit at once (app raised SystemExit, INT/QUIT, abort).
+    exit_now: Cell<Option<i32>>,
+    /// Woken when `exit_now` is set.
+    stop: Notify,
     date: RefCell<(u64, Vec<u8>)>,
 }
 
 impl Shared {
     pub fn keep_alive_allowed(&self) -> bool {
         self.lifecycle.get() == Lifecycle::Running && !self.settings.keepalive.is_zero()
+    }
+
+    /// Requests counted so far (`worker.nr`).
+    pub fn requests_served(&self) -> u64 {
+        self.requests.get()
     }
 
     /// Counts a request; the one that reaches `max_requests` starts draining, so it is answered
@@ -121,6 +141,15 @@ impl Shared {
             log_info!("Autorestarting worker after current request.");
             self.start_draining();
         }
+    }
+
+    /// Ends the worker at once with `code` (in-flight requests are abandoned).
+    pub fn exit_immediately(&self, code: i32) {
+        if self.exit_now.get().is_none() {
+            self.exit_now.set(Some(code));
+        }
+        self.start_draining();
+        self.stop.notify_one();
     }
 
     pub fn start_draining(&self) {
@@ -165,29 +194,63 @@ pub fn load_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, String> {
 
 /// Runs a worker to completion; returns its exit status.
 pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
+    let hooks = spec.hooks.clone();
+    let worker_obj = spec.worker.clone_ref(py);
+    let code = boot_and_serve(py, spec);
+    let _ = worker_obj.bind(py).setattr("alive", false);
+    hooks.call(py, Hook::WorkerExit, (hooks.server.clone_ref(py), worker_obj));
+    code
+}
+
+fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
+    let inline = spec.threads == 0;
+    if inline {
+        // The sync worker's app runs on this (main) thread, where a Python-level handler can
+        // interrupt it: that is how a timed-out request gets worker_abort and a clean exit.
+        let abort_hook = spec.hooks.has(Hook::WorkerAbort);
+        let installed = py.import("ferrocorn._hooks").and_then(|m| {
+            let hook = if abort_hook { spec.hooks.cfg.bind(py).getattr("worker_abort")? } else { py.None().into_bound(py) };
+            m.call_method1("install_abort_handler", (spec.worker.bind(py), hook))
+        });
+        if let Err(e) = installed {
+            log_warning!("cannot install the SIGABRT handler: {e}");
+        }
+    }
     let app = match spec.app {
         AppSource::Preloaded(app) => app,
         AppSource::Uri(uri) => match load_app(py, &uri) {
             Ok(app) => app,
             Err(msg) => {
-                log_error!("{msg}");
+                log_error!("Exception in worker process\n{msg}");
                 return APP_LOAD_ERROR;
             }
         },
     };
-    let ctx = match WsgiContext::new(py, spec.wsgi) {
+    let wsgi = WsgiSettings { multithread: !inline, ..spec.wsgi };
+    let ctx = match WsgiContext::new(py, wsgi) {
         Ok(c) => c,
         Err(e) => {
             log_error!("Worker failed to boot: {e}");
             return WORKER_BOOT_ERROR;
         }
     };
+    let hooks = spec.hooks;
+    let worker_obj = spec.worker;
+    let _ = worker_obj.bind(py).setattr("app", app.clone_ref(py));
+    let _ = worker_obj.bind(py).setattr("wsgi", app.clone_ref(py));
+    let _ = worker_obj.bind(py).setattr("max_requests", spec.settings.max_requests);
+    hooks.call(py, Hook::PostWorkerInit, (worker_obj.clone_ref(py),));
+    let _ = worker_obj.bind(py).setattr("booted", true);
     let settings = spec.settings;
     let listeners = spec.listeners;
     let access_log = spec.access_log;
     let heartbeat = spec.heartbeat;
     let threads = spec.threads;
+    let reload = spec.reload;
     heartbeat.beat();
+    heartbeat.mark_booted();
+    let request_hooks = hooks.has(Hook::PreRequest) || hooks.has(Hook::PostRequest);
+    let app_state = Arc::new(AppState { app, ctx, hooks, worker: worker_obj, request_hooks });
 
     py.detach(move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -209,7 +272,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
             }
         };
         let shared = Rc::new(Shared {
-            app: Arc::new(AppState { app, ctx }),
+            app: app_state,
             executor,
             settings,
             access_log,
@@ -219,10 +282,12 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
             requests: Cell::new(0),
             open: Cell::new(0),
             conn_closed: Notify::new(),
+            exit_now: Cell::new(None),
+            stop: Notify::new(),
             date: RefCell::new((0, Vec::new())),
         });
         let local = tokio::task::LocalSet::new();
-        let code = local.block_on(&rt, engine(shared.clone(), listeners));
+        let code = local.block_on(&rt, engine(shared.clone(), listeners, reload, threads == 0));
         // Drop Python objects (the app, connection tasks' environs) with the GIL held.
         drop(local);
         drop(rt);
@@ -231,16 +296,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
     })
 }
 
-/// What ended the engine.
-enum Stop {
-    Graceful,
-    Immediate,
-}
-
-async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
-    let stop = Rc::new(Notify::new());
-    let stop_kind = Rc::new(Cell::new(None::<Stop>));
-
+async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<PathBuf>>, inline: bool) -> i32 {
     for l in listeners {
         match l.into_kind() {
             ListenerKind::Tcp(std_l) => {
@@ -280,68 +336,78 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
             }
         });
     }
+    if let Some(extra) = reload {
+        tokio::task::spawn_local(reload::watch(sh.clone(), extra));
+    }
 
-    spawn_signal_watchers(&sh, &stop, &stop_kind);
+    spawn_signal_watchers(&sh, inline);
 
     loop {
+        if let Some(code) = sh.exit_now.get() {
+            log_info!("Worker exiting (pid: {})", std::process::id());
+            return code;
+        }
         if sh.lifecycle.get() == Lifecycle::Draining && sh.open.get() == 0 {
             break;
         }
         tokio::select! {
-            _ = stop.notified() => {}
+            _ = sh.stop.notified() => {}
             _ = sh.conn_closed.notified() => {}
             _ = sh.drain.notified() => {}
-        }
-        if let Some(Stop::Immediate) = stop_kind.take() {
-            break;
         }
     }
     log_info!("Worker exiting (pid: {})", std::process::id());
     0
 }
 
-fn spawn_signal_watchers(sh: &Rc<Shared>, stop: &Rc<Notify>, stop_kind: &Rc<Cell<Option<Stop>>>) {
+fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
     use tokio::signal::unix::{signal, SignalKind};
-    let watch = |kind: SignalKind, action: Stop| {
-        let sh = sh.clone();
-        let stop = stop.clone();
-        let stop_kind = stop_kind.clone();
-        match signal(kind) {
-            Ok(mut s) => {
-                tokio::task::spawn_local(async move {
-                    while s.recv().await.is_some() {
-                        match action {
-                            Stop::Graceful => {
-                                stop_kind.set(Some(Stop::Graceful));
-                                sh.start_draining();
-                            }
-                            Stop::Immediate => stop_kind.set(Some(Stop::Immediate)),
-                        }
-                        stop.notify_one();
-                    }
-                });
-            }
-            Err(e) => log_warning!("cannot watch signal {kind:?}: {e}"),
+    let watch = |kind: SignalKind, f: fn(&Shared)| match signal(kind) {
+        Ok(mut s) => {
+            let sh = sh.clone();
+            tokio::task::spawn_local(async move {
+                while s.recv().await.is_some() {
+                    f(&sh);
+                }
+            });
         }
+        Err(e) => log_warning!("cannot watch signal {kind:?}: {e}"),
     };
-    watch(SignalKind::terminate(), Stop::Graceful);
-    watch(SignalKind::interrupt(), Stop::Immediate);
-    watch(SignalKind::quit(), Stop::Immediate);
-    if let Ok(mut s) = signal(SignalKind::user_defined1()) {
-        let sh = sh.clone();
-        tokio::task::spawn_local(async move {
-            while s.recv().await.is_some() {
-                if let Err(e) = crate::log::reopen() {
-                    log_error!("cannot reopen the error log: {e}");
-                }
-                if let Some(access) = &sh.access_log {
-                    if let Err(e) = access.reopen() {
-                        log_error!("cannot reopen the access log: {e}");
-                    }
-                }
-            }
+    watch(SignalKind::terminate(), |sh| sh.start_draining());
+    // INT/QUIT: worker_int, then exit at once (Gunicorn's quick shutdown).
+    let quit: fn(&Shared) = |sh| {
+        Python::attach(|py| {
+            let hooks = &sh.app.hooks;
+            let _ = sh.app.worker.bind(py).setattr("alive", false);
+            hooks.call(py, Hook::WorkerInt, (sh.app.worker.clone_ref(py),));
+        });
+        sh.exit_immediately(0);
+    };
+    watch(SignalKind::interrupt(), quit);
+    watch(SignalKind::quit(), quit);
+    if !inline {
+        // App threads can't be interrupted; the I/O thread is free to run worker_abort.
+        watch(SignalKind::from_raw(libc::SIGABRT), |sh| {
+            Python::attach(|py| {
+                let hooks = &sh.app.hooks;
+                let w = sh.app.worker.bind(py);
+                let _ = w.setattr("alive", false);
+                let _ = w.setattr("aborted", true);
+                hooks.call(py, Hook::WorkerAbort, (sh.app.worker.clone_ref(py),));
+            });
+            sh.exit_immediately(1);
         });
     }
+    watch(SignalKind::user_defined1(), |sh| {
+        if let Err(e) = crate::log::reopen() {
+            log_error!("cannot reopen the error log: {e}");
+        }
+        if let Some(access) = &sh.access_log {
+            if let Err(e) = access.reopen() {
+                log_error!("cannot reopen the access log: {e}");
+            }
+        }
+    });
 }
 
 /// Tracks an open connection for `worker_connections` and graceful stop.
@@ -436,5 +502,5 @@ async fn accept_error(e: std::io::Error) {
 pub const MAX_WORKER_SLOTS: usize = 4096;
 
 pub fn new_slots() -> std::io::Result<Arc<crate::sys::SharedSlots>> {
-    crate::sys::SharedSlots::new(MAX_WORKER_SLOTS).map(Arc::new)
+    crate::sys::SharedSlots::new(2 * MAX_WORKER_SLOTS).map(Arc::new)
 }

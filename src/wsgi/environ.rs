@@ -137,6 +137,7 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
 }
 
 /// Per-worker settings for building environs.
+#[derive(Clone)]
 pub struct WsgiSettings {
     pub server_software: String,
     pub multithread: bool,

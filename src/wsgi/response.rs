@@ -32,6 +32,27 @@ pub enum AppFailure {
     Raised(PyErr),
     /// The app returned without ever calling `start_response`.
     NoStartResponse,
+    /// The app raised SystemExit or KeyboardInterrupt: as in Gunicorn, the worker exits.
+    Exit(i32),
+}
+
+impl AppFailure {
+    /// Classifies a Python exception; SystemExit/KeyboardInterrupt end the worker.
+    pub fn from_err(py: Python<'_>, e: PyErr) -> AppFailure {
+        if e.is_instance_of::<pyo3::exceptions::PySystemExit>(py) {
+            let code = e
+                .value(py)
+                .getattr("code")
+                .ok()
+                .and_then(|c| if c.is_none() { Some(0) } else { c.extract::<i32>().ok() })
+                .unwrap_or(1);
+            return AppFailure::Exit(code);
+        }
+        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+            return AppFailure::Exit(1);
+        }
+        AppFailure::Raised(e)
+    }
 }
 
 /// One application call in progress.
@@ -46,7 +67,7 @@ impl AppCall {
     /// Calls `app(environ, start_response)`.
     pub fn start(py: Python<'_>, app: &Bound<'_, PyAny>, environ: Bound<'_, PyDict>) -> Result<AppCall, AppFailure> {
         let sr = Py::new(py, StartResponse::new()).map_err(AppFailure::Raised)?;
-        let result = app.call1((environ, sr.clone_ref(py))).map_err(AppFailure::Raised)?;
+        let result = app.call1((environ, sr.clone_ref(py))).map_err(|e| AppFailure::from_err(py, e))?;
         let source = if result.is_instance_of::<PyList>() || result.is_instance_of::<PyTuple>() {
             Source::Seq { items: result.clone().unbind(), next: 0 }
         } else {
@@ -92,7 +113,7 @@ impl AppCall {
                             self.source = Source::Done;
                             continue;
                         }
-                        Err(e) => return Err(AppFailure::Raised(e)),
+                        Err(e) => return Err(AppFailure::from_err(py, e)),
                     }
                 }
             };

@@ -1,0 +1,256 @@
+"""The objects server hooks receive: ``server``, ``worker``, ``req`` and ``resp``.
+
+Config files written for Gunicorn read a handful of attributes from these (``server.log.info``,
+``worker.pid``, ``req.path``, ``resp.status``...). The Rust core creates them and keeps their
+attributes current; they hold plain data, never a socket.
+"""
+
+import traceback
+
+from ferrocorn import _core
+
+_LEVELS = {
+    "debug": 10,
+    "info": 20,
+    "warning": 30,
+    "error": 40,
+    "critical": 50,
+}
+
+
+def _render(msg, args):
+    msg = str(msg)
+    if args:
+        try:
+            return msg % args
+        except (TypeError, ValueError, KeyError):
+            return " ".join([msg] + [str(a) for a in args])
+    return msg
+
+
+class Log:
+    """A logger with Gunicorn's interface, writing to ferrocorn's error log."""
+
+    def _emit(self, level, msg, args, exc_info=False):
+        text = _render(msg, args)
+        if exc_info:
+            text = text + "\n" + traceback.format_exc().rstrip()
+        _core.log(level, text)
+
+    def debug(self, msg, *args, **kwargs):
+        self._emit(10, msg, args, kwargs.get("exc_info", False))
+
+    def info(self, msg, *args, **kwargs):
+        self._emit(20, msg, args, kwargs.get("exc_info", False))
+
+    def warning(self, msg, *args, **kwargs):
+        self._emit(30, msg, args, kwargs.get("exc_info", False))
+
+    warn = warning
+
+    def error(self, msg, *args, **kwargs):
+        self._emit(40, msg, args, kwargs.get("exc_info", False))
+
+    def critical(self, msg, *args, **kwargs):
+        self._emit(50, msg, args, kwargs.get("exc_info", False))
+
+    def exception(self, msg, *args, **kwargs):
+        self._emit(40, msg, args, True)
+
+    def log(self, lvl, msg, *args, **kwargs):
+        if isinstance(lvl, str):
+            lvl = _LEVELS.get(lvl.lower(), 20)
+        level = 10 if lvl < 20 else 20 if lvl < 30 else 30 if lvl < 40 else 40 if lvl < 50 else 50
+        self._emit(level, msg, args, kwargs.get("exc_info", False))
+
+    def reopen_files(self):
+        _core.reopen_logs()
+
+    def close_on_exec(self):
+        pass
+
+    def access(self, resp, req, environ, request_time):
+        pass
+
+
+class Setting:
+    """``cfg.settings[name]``: some config files read ``.value`` from here."""
+
+    def __init__(self, name, value):
+        self.name = name
+        self.value = value
+
+    def get(self):
+        return self.value
+
+    def __repr__(self):
+        return "<Setting %s=%r>" % (self.name, self.value)
+
+
+class Config:
+    """Read-only attribute view of the effective settings (``server.cfg.workers``)."""
+
+    def __init__(self, values):
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "settings", {k: Setting(k, v) for k, v in values.items()})
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError("no setting named %r" % name) from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError("settings are read-only here; change them in the config file")
+
+    def get(self, name, default=None):
+        return self._values.get(name, default)
+
+    @property
+    def worker_class_str(self):
+        return str(self._values.get("worker_class"))
+
+    @property
+    def address(self):
+        return list(self._values.get("bind") or [])
+
+    @property
+    def is_ssl(self):
+        return bool(self._values.get("certfile") or self._values.get("keyfile"))
+
+    @property
+    def proc_name(self):
+        return self._values.get("proc_name") or self._values.get("default_proc_name")
+
+    def __repr__(self):
+        return "<ferrocorn Config %d settings>" % len(self._values)
+
+
+class Server:
+    """The master as hooks see it (Gunicorn's arbiter object)."""
+
+    def __init__(self, cfg, proc_name, app_uri):
+        self.cfg = cfg
+        self.log = Log()
+        self.pid = 0
+        self.num_workers = 0
+        self.proc_name = proc_name
+        self.app_uri = app_uri
+        self.WORKERS = {}
+        self.LISTENERS = []
+        self.master_name = "Master"
+        self.reexec_pid = 0
+        self.master_pid = 0
+
+    def __repr__(self):
+        return "<ferrocorn Server pid=%s workers=%s>" % (self.pid, self.num_workers)
+
+
+class Worker:
+    """A worker as hooks see it, in the master and in the worker itself."""
+
+    def __init__(self, age, ppid, cfg, log):
+        self.age = age
+        self.ppid = ppid
+        self.pid = 0
+        self.cfg = cfg
+        self.log = log
+        self.alive = True
+        self.booted = False
+        self.aborted = False
+        self.nr = 0
+        self.max_requests = 0
+        self.timeout = 0
+        self.app = None
+        self.wsgi = None
+
+    def notify(self):
+        """Gunicorn workers call this to heartbeat; ferrocorn's engine does it by itself."""
+
+    def __repr__(self):
+        return "<ferrocorn Worker %s>" % self.pid
+
+
+class Request:
+    """An HTTP request as ``pre_request``/``post_request`` see it."""
+
+    def __init__(self, method, uri, path, query, fragment, version, headers, scheme, peer_addr):
+        self.method = method
+        self.uri = uri
+        self.path = path
+        self.query = query
+        self.fragment = fragment
+        self.version = version
+        self.headers = headers
+        self.scheme = scheme
+        self.peer_addr = peer_addr
+        self.remote_addr = peer_addr
+        self.trailers = []
+
+    def __repr__(self):
+        return "<ferrocorn Request %s %s>" % (self.method, self.uri)
+
+
+class Response:
+    """The response as ``post_request`` sees it."""
+
+    def __init__(self, status, headers, response_length, sent, version):
+        self.status = status
+        try:
+            self.status_code = int(status.split()[0])
+        except (ValueError, IndexError):
+            self.status_code = None
+        self.headers = headers
+        self.response_length = response_length
+        self.sent = sent
+        self.headers_sent = True
+        self.version = version
+
+    def __repr__(self):
+        return "<ferrocorn Response %s>" % self.status
+
+
+__all__ = ["Log", "Config", "Server", "Worker", "Request", "Response", "Setting"]
+
+
+def install_abort_handler(worker, hook):
+    """SIGABRT (the master's timeout) in a sync worker: run ``worker_abort``, then exit.
+
+    A Python-level handler runs in the main thread between bytecodes, which is where a sync
+    worker's stuck application is; ``sys.exit`` unwinds it like Gunicorn's worker does.
+    """
+    import signal
+    import sys
+
+    def on_abort(signum, frame):
+        worker.alive = False
+        worker.aborted = True
+        if hook is not None:
+            try:
+                hook(worker)
+            except Exception:
+                _core.log(40, "Exception in worker_abort hook\n" + traceback.format_exc().rstrip())
+        sys.exit(1)
+
+    signal.signal(signal.SIGABRT, on_abort)
+
+
+def module_files():
+    """Source files of every imported module (what ``--reload`` watches)."""
+    import sys
+
+    files = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path:
+            files.append(path)
+    return files
+
+
+def expand_globs(patterns):
+    import glob
+
+    out = []
+    for p in patterns:
+        out.extend(glob.glob(p, recursive=True) or [])
+    return out
