@@ -38,7 +38,7 @@ def test_conformance(serve, tmp_path, worker):
     cmd = " ".join(shlex.quote(w) for w in server_cmd() + worker) + " -c {config} echo_app:app"
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(tmp_path))
     r = subprocess.run([sys.executable, os.path.join(kit, "check.py"), "--host", host,
-                        "--port", str(port), "--server-cmd", cmd],
+                        "--port", str(port), "--timeout", "10", "--server-cmd", cmd],
                        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=420)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
