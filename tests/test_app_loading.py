@@ -64,6 +64,7 @@ def test_no_preload_imports_in_worker(serve):
     ("factory:not_callable", "callable"),
     ("factory:broken_factory()", "factory failed on purpose"),
     ("factory:create_app(__import__('os').system('true'))", "create_app"),
+    ("factory:create_app(os.system('x'))", "create_app"),
 ])
 def test_load_failure_exits_without_fork_loop(tmp_path, target, needle):
     """Each bad target makes the command exit non-zero, quickly, saying what was wrong."""

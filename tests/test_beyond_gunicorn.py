@@ -14,6 +14,7 @@ def test_slow_client_does_not_block_one_sync_worker(serve):
     srv = serve("echo:app", "-w", "1", "-k", "sync")
     slow_req = b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Pad: 0123456789\r\nConnection: close\r\n\r\n"
     stop = threading.Event()
+    begun = threading.Event()
     slow_result = {}
 
     def trickle():
@@ -23,6 +24,8 @@ def test_slow_client_does_not_block_one_sync_worker(serve):
                     if stop.is_set():
                         return
                     c.sendall(slow_req[i:i + 1])
+                    if i == 3:
+                        begun.set()
                     time.sleep(0.1)
                 slow_result["r"] = c.read_response(timeout=10)
         except Exception as exc:
@@ -31,7 +34,7 @@ def test_slow_client_does_not_block_one_sync_worker(serve):
     t = threading.Thread(target=trickle)
     t.start()
     try:
-        time.sleep(0.5)  # let the slow client get its first bytes in (not a readiness wait)
+        assert begun.wait(10), "the slow client could not start"
         started = time.monotonic()
         fast = request(srv.addr, b"GET /fast HTTP/1.0\r\n\r\n", timeout=5)
         elapsed = time.monotonic() - started

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from harness import APPS, free_port, get, run_cmd, wait_for
+from harness import APPS, free_port, get, run_cmd
 
 
 def _port_free(host, port):

@@ -42,9 +42,19 @@ def test_help_groups_settings_by_section():
     assert procs < workers and not (procs < sock < workers), "--workers not under Worker Processes"
 
 
-def test_check_config_ok():
-    r = run_cmd(["--check-config", "echo:app"], cwd=APPS)
+def test_check_config_ok(tmp_path):
+    """--check-config really imports the app (it leaves a marker) and exits 0 without serving."""
+    marker = tmp_path / "imported"
+    (tmp_path / "marked.py").write_text(
+        "import os\n"
+        "open(os.environ['FC_MARKER'], 'w').write('yes')\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'']\n")
+    r = run_cmd(["--check-config", "marked:app"], cwd=tmp_path,
+                extra_env={"FC_MARKER": str(marker), "PYTHONDONTWRITEBYTECODE": "1"}, timeout=20)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert marker.read_text() == "yes"
 
 
 @pytest.mark.parametrize("target", ["import_error:app", "no_such_module_xyz:app"])

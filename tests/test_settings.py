@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from harness import APPS, is_gunicorn, run_cmd
+from harness import is_gunicorn, run_cmd
 
 
 def effective(r, name):
