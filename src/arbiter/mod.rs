@@ -321,11 +321,9 @@ impl Arbiter {
                 let n = self.num_workers + 1;
                 self.set_num_workers(py, n);
             }
-            libc::SIGTTOU => {
-                if self.num_workers > 1 {
-                    let n = self.num_workers - 1;
-                    self.set_num_workers(py, n);
-                }
+            libc::SIGTTOU if self.num_workers > 1 => {
+                let n = self.num_workers - 1;
+                self.set_num_workers(py, n);
             }
             libc::SIGUSR1 => {
                 if let Err(e) = crate::log::reopen() {

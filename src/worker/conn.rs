@@ -65,10 +65,11 @@ where
         first = false;
         sh.heartbeat.beat();
 
-        if head.expect_continue && head.framing != Framing::None {
-            if write_all(&mut stream, b"HTTP/1.1 100 Continue\r\n\r\n", &sh).await.is_err() {
-                return;
-            }
+        if head.expect_continue
+            && head.framing != Framing::None
+            && write_all(&mut stream, b"HTTP/1.1 100 Continue\r\n\r\n", &sh).await.is_err()
+        {
+            return;
         }
         let body = match read_body(
             &mut stream,

@@ -83,12 +83,11 @@ impl StartResponse {
         {
             let this = slf.borrow();
             match exc_info {
-                Some(info) => {
-                    if this.status.is_some() && this.body_started {
-                        let value = info.get_item(1)?;
-                        return Err(PyErr::from_value(value));
-                    }
+                Some(info) if this.status.is_some() && this.body_started => {
+                    let value = info.get_item(1)?;
+                    return Err(PyErr::from_value(value));
                 }
+                Some(_) => {}
                 None if this.status.is_some() => {
                     return Err(PyAssertionError::new_err(
                         "start_response() was already called for this response; pass exc_info to replace the headers",
