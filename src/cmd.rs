@@ -3,7 +3,7 @@
 
 use crate::arbiter::{Arbiter, MasterSpec, Outcome};
 use crate::config::{self, Command, Config, Key};
-use crate::log::{self, Level};
+use crate::log;
 use crate::sock::{self, BindOptions};
 use crate::worker::{self, WorkerSettings};
 use crate::wsgi::{AllowList, WsgiSettings};
@@ -122,16 +122,6 @@ fn check(py: Python<'_>, cfg: &Config) -> i32 {
     }
 }
 
-fn level(cfg: &Config) -> Level {
-    match cfg.str(Key::Loglevel).unwrap_or("info").to_ascii_lowercase().as_str() {
-        "debug" => Level::Debug,
-        "warning" | "warn" => Level::Warning,
-        "error" => Level::Error,
-        "critical" => Level::Critical,
-        _ => Level::Info,
-    }
-}
-
 fn secs(n: i64) -> u64 {
     n.max(0) as u64
 }
@@ -144,15 +134,17 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
             return 1;
         }
     };
-    let errorlog = cfg.str(Key::Errorlog).unwrap_or("-").to_string();
-    if let Err(e) = log::init_error_log(level(&cfg), &errorlog) {
-        eprintln!("Error: cannot open the error log {errorlog:?} (--error-logfile): {e}");
-        return 1;
-    }
+    let access_log = match log::configure(py, &cfg) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
     let _ = crate::sys::ignore_signal(libc::SIGPIPE);
     crate::sys::set_umask(cfg.int(Key::Umask).clamp(0, 0o777) as u32);
     if cfg.bool(Key::Daemon) {
-        if let Err(e) = daemonize(py) {
+        if let Err(e) = daemonize(py, cfg.bool(Key::EnableStdioInheritance)) {
             crate::log_error!("cannot detach into the background (--daemon): {e}");
             return 1;
         }
@@ -247,9 +239,6 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
         tick: Duration::from_millis(if timeout == 0 { 1000 } else { (timeout * 1000 / 4).clamp(50, 1000) }),
     };
-    let access_log = cfg
-        .str(Key::Accesslog)
-        .map(|t| (t.to_string(), cfg.str(Key::AccessLogFormat).unwrap_or_default().to_string()));
 
     let app_name = uri.clone();
     let spec = MasterSpec {
@@ -282,7 +271,7 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
 
 /// Detaches from the terminal the classic way (fork, setsid, fork), as Gunicorn's `--daemon`
 /// does, with Python's `os.fork` so at-fork hooks run. Standard streams go to /dev/null.
-fn daemonize(py: Python<'_>) -> PyResult<()> {
+fn daemonize(py: Python<'_>, inherit_stdio: bool) -> PyResult<()> {
     let os = py.import("os")?;
     for step in 0..2 {
         let pid: i32 = os.call_method0("fork")?.extract()?;
@@ -294,6 +283,11 @@ fn daemonize(py: Python<'_>) -> PyResult<()> {
         }
     }
     crate::sys::set_umask(0o22);
-    crate::sys::stdio_to_devnull()?;
+    // `--enable-stdio-inheritance` keeps stdout/stderr that the shell redirected to a file.
+    if inherit_stdio {
+        crate::sys::stdio_inherit_redirected()?;
+    } else {
+        crate::sys::stdio_to_devnull()?;
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod sock;
 pub mod sys;
 pub mod log;
+pub mod metrics;
 pub mod arbiter;
 pub mod worker;
 pub mod wsgi;
@@ -25,5 +26,6 @@ fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    log::python::register(m)?;
     Ok(())
 }

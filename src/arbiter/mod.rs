@@ -12,7 +12,7 @@ use crate::sys::{self, SharedSlots};
 use crate::worker::heartbeat::Heartbeat;
 use crate::worker::{self, AppSource, WorkerSettings, WorkerSpec, APP_LOAD_ERROR, WORKER_BOOT_ERROR};
 use crate::wsgi::WsgiSettings;
-use crate::{log_critical, log_error, log_info, log_warning};
+use crate::{log_critical, log_debug, log_error, log_info, log_warning};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use pyo3::prelude::*;
@@ -114,9 +114,9 @@ impl Arbiter {
         }
         log_info!("Starting ferrocorn {}", env!("CARGO_PKG_VERSION"));
         sys::set_proc_title(&format!("ferrocorn: master [{}]", self.spec.proc_name));
-        for l in &self.spec.listeners {
-            log_info!("Listening at: {} ({})", l.describe(), self.pid);
-        }
+        // One line for all listeners, comma-joined, as Gunicorn writes it.
+        let listening: Vec<String> = self.spec.listeners.iter().map(|l| l.describe()).collect();
+        log_info!("Listening at: {} ({})", listening.join(","), self.pid);
         log_info!("Using worker: {}", self.spec.worker_class);
         if let Some(path) = &self.spec.pidfile {
             if let Err(e) = std::fs::write(path, format!("{}\n", self.pid)) {
@@ -129,6 +129,7 @@ impl Arbiter {
             if let Some(code) = self.manage_workers(py) {
                 return Outcome::Worker(code);
             }
+            crate::metrics::workers(self.workers.len());
             let fd = &self.sig_read;
             let _ = py.detach(|| sys::wait_readable(fd, 1000));
             for sig in sys::drain_pipe(&self.sig_read) {
@@ -155,7 +156,10 @@ impl Arbiter {
     }
 
     fn handle_signal(&mut self, sig: libc::c_int) {
-        if sig != libc::SIGCHLD {
+        // Gunicorn logs SIGCHLD at debug: it is frequent and routine.
+        if sig == libc::SIGCHLD {
+            log_debug!("Handling signal: {}", signals::name(sig));
+        } else {
             log_info!("Handling signal: {}", signals::name(sig));
         }
         match sig {
@@ -229,17 +233,22 @@ impl Arbiter {
     fn worker_gone(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
         let Some(info) = self.workers.remove(&pid) else { return };
         self.free_slots.push(info.slot);
+        // Messages and levels as Gunicorn's reap_workers writes them, so alert rules match:
+        // a non-zero exit is an error (boot and load failures included, before the halt), a
+        // SIGKILL an error, a SIGTERM routine (info), any other signal a warning. A worker we
+        // killed for a timeout was already reported as WORKER TIMEOUT.
         match (code, signal) {
-            (Some(WORKER_BOOT_ERROR), _) => self.halt = Some((WORKER_BOOT_ERROR, "Worker failed to boot.")),
-            (Some(APP_LOAD_ERROR), _) => self.halt = Some((APP_LOAD_ERROR, "App failed to load.")),
             (Some(0), _) => {}
             (Some(c), _) => log_error!("Worker (pid:{pid}) exited with code {c}."),
-            (None, Some(libc::SIGKILL)) if !info.timed_out && self.state == State::Running => {
-                log_error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
-            }
-            (None, Some(s)) if self.state == State::Running && !info.timed_out => {
-                log_error!("Worker (pid:{pid}) was sent {}!", signals::upper_name(s))
-            }
+            (None, Some(_)) if info.timed_out => {}
+            (None, Some(libc::SIGKILL)) => log_error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?"),
+            (None, Some(libc::SIGTERM)) => log_info!("Worker (pid:{pid}) was sent SIGTERM!"),
+            (None, Some(s)) => log_warning!("Worker (pid:{pid}) was sent {}!", signals::upper_name(s)),
+            _ => {}
+        }
+        match code {
+            Some(WORKER_BOOT_ERROR) => self.halt = Some((WORKER_BOOT_ERROR, "Worker failed to boot.")),
+            Some(APP_LOAD_ERROR) => self.halt = Some((APP_LOAD_ERROR, "App failed to load.")),
             _ => {}
         }
     }
@@ -331,11 +340,12 @@ impl Arbiter {
         };
         if pid != 0 {
             self.workers.insert(pid, WorkerInfo { slot, age, timed_out: false });
-            log_info!("Booting worker with pid: {pid}");
             return None;
         }
 
-        // In the new worker.
+        // In the new worker. Gunicorn logs this line from the worker itself, so the `[pid]`
+        // field of the line is the worker's.
+        log_info!("Booting worker with pid: {}", sys::getpid());
         let _ = sys::reset_signals(signals::HANDLED);
         sys::set_proc_title(&format!("ferrocorn: worker [{}]", self.spec.proc_name));
         if !sys::die_with_parent(libc::SIGTERM, self.pid) {
@@ -366,7 +376,10 @@ impl Arbiter {
             heartbeat: hb,
             threads: self.spec.threads,
         };
-        Some(worker::run(py, spec))
+        let code = worker::run(py, spec);
+        // Gunicorn logs this however the worker ended, app load failures included.
+        log_info!("Worker exiting (pid: {})", sys::getpid());
+        Some(code)
     }
 
     fn wait_all_dead(&mut self) {
@@ -379,8 +392,9 @@ impl Arbiter {
 
     /// A worker could not boot: stop everything and exit with its status (Gunicorn's halt).
     fn halt_now(&mut self, py: Python<'_>, code: i32, reason: &str) -> i32 {
-        log_info!("Shutting down: Master");
-        log_info!("Reason: {reason}");
+        // Gunicorn's halt logs at error level when the exit status is not 0.
+        log_error!("Shutting down: Master");
+        log_error!("Reason: {reason}");
         self.signal_all(libc::SIGTERM);
         let deadline = sys::monotonic_ms() + self.spec.graceful_timeout.min(5) * 1000;
         while !self.workers.is_empty() && sys::monotonic_ms() < deadline {

@@ -4,9 +4,9 @@
 
 use super::body::{read_body, BodyError};
 use super::{AppState, Lifecycle, Shared};
-use crate::log::AccessRecord;
+use crate::log::{AccessRecord, Captured};
 use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
-use crate::{log_debug, log_error};
+use crate::{log_debug, log_error, log_exception};
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{parse_proxy_header, parse_request_head, Framing, HttpError, Parsed, ProxyParsed, RequestHead, Version};
 use pyo3::prelude::*;
@@ -211,15 +211,24 @@ enum Started {
 fn report_failure(py: Python<'_>, target: &[u8], f: &AppFailure) {
     let uri = String::from_utf8_lossy(target);
     match f {
-        AppFailure::Raised(e) => log_error!("Error handling request {uri}\n{}", format_exception(py, e)),
+        AppFailure::Raised(e) => log_exception!("Error handling request {uri}\n{}", format_exception(py, e)),
         AppFailure::NoStartResponse => {
             log_error!("Error handling request {uri}: the application returned without calling start_response()")
         }
     }
 }
 
-/// The Python half of starting a request: environ, app call, first body bytes into `out`.
-fn start_app(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo, body: Body, out: &mut Vec<u8>) -> Started {
+/// The Python half of starting a request: environ, app call, first body bytes into `out`, and
+/// what the access log needs of the environ into `captured`.
+fn start_app(
+    py: Python<'_>,
+    app: &AppState,
+    head: &RequestHead,
+    conn: &ConnInfo,
+    body: Body,
+    out: &mut Vec<u8>,
+    captured: &mut Captured,
+) -> Started {
     let environ = match app.ctx.build(py, head, conn, Input::new(body)) {
         Ok(env) => env,
         Err(e) => {
@@ -227,6 +236,13 @@ fn start_app(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo
             return Started::Error(e.status());
         }
     };
+    let started = call_app(py, app, head, environ.clone(), out);
+    // After the call, so keys that middleware added are seen (Gunicorn reads them at the end).
+    *captured = app.access_capture.capture(&environ);
+    started
+}
+
+fn call_app(py: Python<'_>, app: &AppState, head: &RequestHead, environ: Bound<'_, pyo3::types::PyDict>, out: &mut Vec<u8>) -> Started {
     let mut call = match AppCall::start(py, app.app.bind(py), environ) {
         Ok(c) => c,
         Err(f) => {
@@ -265,12 +281,13 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
     sh.count_request();
 
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
-    let (started, mut out) = sh
+    let (started, mut out, captured) = sh
         .executor
         .run(&lane, move |py| {
             let mut out = Vec::new();
-            let started = start_app(py, &app, &h, &c, body, &mut out);
-            (started, out)
+            let mut captured = Captured::Nothing;
+            let started = start_app(py, &app, &h, &c, body, &mut out, &mut captured);
+            (started, out, captured)
         })
         .await;
 
@@ -283,7 +300,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
             let reason = response::reason_phrase(code);
             let resp = response::error_response(code, reason, &format!("{reason}\n"));
             let _ = write_all(stream, &resp, sh).await;
-            log_access(sh, &head, conn, format!("{code} {reason}").as_bytes(), 0, &[], started_at, t0);
+            log_access(sh, &head, conn, format!("{code} {reason}").as_bytes(), 0, &[], &captured, started_at, t0);
             return false;
         }
     };
@@ -382,7 +399,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
             keep = false;
         }
     }
-    log_access(sh, &head, conn, &status, sent_body, &header_refs, started_at, t0);
+    log_access(sh, &head, conn, &status, sent_body, &header_refs, &captured, started_at, t0);
     keep
 }
 
@@ -426,9 +443,12 @@ fn log_access(
     status: &[u8],
     sent: u64,
     resp_headers: &[(&[u8], &[u8])],
+    environ: &Captured,
     start: SystemTime,
     t0: Instant,
 ) {
+    let request_time = t0.elapsed();
+    crate::metrics::request_done(status_code(status), request_time);
     let Some(log) = &sh.access_log else { return };
     let remote = match (&conn.proxy, &conn.peer) {
         (Some(p), _) if p.source.is_some() => p.source.map(|s| s.ip().to_string()).unwrap_or_default(),
@@ -452,8 +472,14 @@ fn log_access(
         response_length: Some(sent),
         request_headers: &req_headers,
         response_headers: resp_headers,
-        environ: &[],
-        request_time: t0.elapsed(),
+        environ,
+        request_time,
         start,
     });
+}
+
+/// The numeric code at the start of a status line such as `200 OK`.
+fn status_code(status: &[u8]) -> Option<u16> {
+    let digits = status.split(|&b| b == b' ').next()?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }

@@ -87,6 +87,8 @@ pub enum Lifecycle {
 pub struct AppState {
     pub app: Py<PyAny>,
     pub ctx: WsgiContext,
+    /// What each request keeps of its environ for the access log (`{var}e` atoms).
+    pub access_capture: crate::log::EnvironCapture,
 }
 
 /// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
@@ -185,6 +187,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let settings = spec.settings;
     let listeners = spec.listeners;
     let access_log = spec.access_log;
+    let access_capture = access_log.as_ref().map(AccessLog::environ_capture).unwrap_or_default();
     let heartbeat = spec.heartbeat;
     let threads = spec.threads;
     heartbeat.beat();
@@ -209,7 +212,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
             }
         };
         let shared = Rc::new(Shared {
-            app: Arc::new(AppState { app, ctx }),
+            app: Arc::new(AppState { app, ctx, access_capture }),
             executor,
             settings,
             access_log,
@@ -296,7 +299,6 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
             break;
         }
     }
-    log_info!("Worker exiting (pid: {})", std::process::id());
     0
 }
 
