@@ -208,10 +208,13 @@ enum Started {
     Error(u16),
 }
 
-fn report_failure(py: Python<'_>, target: &[u8], f: &AppFailure) {
-    let uri = String::from_utf8_lossy(target);
+fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
+    let uri = String::from_utf8_lossy(&head.target);
     match f {
-        AppFailure::Raised(e) => log_exception!("Error handling request {uri}\n{}", format_exception(py, e)),
+        // Gunicorn's wording: "Error handling request METHOD URI", then the traceback.
+        AppFailure::Raised(e) => {
+            log_exception!("Error handling request {} {uri}\n{}", head.method, format_exception(py, e))
+        }
         AppFailure::NoStartResponse => {
             log_error!("Error handling request {uri}: the application returned without calling start_response()")
         }
@@ -246,7 +249,7 @@ fn call_app(py: Python<'_>, app: &AppState, head: &RequestHead, environ: Bound<'
     let mut call = match AppCall::start(py, app.app.bind(py), environ) {
         Ok(c) => c,
         Err(f) => {
-            report_failure(py, &head.target, &f);
+            report_failure(py, head, &f);
             return Started::Error(500);
         }
     };
@@ -265,7 +268,7 @@ fn call_app(py: Python<'_>, app: &AppState, head: &RequestHead, environ: Bound<'
             Started::Response { status, code, headers, content_length, wants_close, call }
         }
         Err(f) => {
-            report_failure(py, &head.target, &f);
+            report_failure(py, head, &f);
             close_call(py, call, &head.target);
             Started::Error(500)
         }
@@ -356,7 +359,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
                             (None, data, Ok(()))
                         }
                         Err(f) => {
-                            report_failure(py, &target.target, &f);
+                            report_failure(py, &target, &f);
                             close_call(py, running, &target.target);
                             (None, data, Err(()))
                         }
@@ -456,7 +459,6 @@ fn log_access(
         (_, Peer::Unix) => String::new(),
     };
     let req_headers: Vec<(&[u8], &[u8])> = head.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
-    let path_end = head.target.iter().position(|&b| b == b'?').unwrap_or(head.target.len());
     let protocol = match head.version {
         Version::Http10 => "HTTP/1.0",
         Version::Http11 => "HTTP/1.1",
@@ -465,7 +467,8 @@ fn log_access(
         remote_addr: &remote,
         method: &head.method,
         raw_uri: &head.target,
-        path: &head.target[..path_end],
+        // Percent-decoded, as PATH_INFO is (%(U)s).
+        path: &head.path,
         query: &head.query,
         protocol,
         status,
