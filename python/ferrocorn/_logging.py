@@ -87,18 +87,9 @@ BUILTIN_CLASSES = {
 def _alias(name, target):
     """Make ``logging.getLogger(name)`` return the logger ``target`` itself."""
     logger = logging.getLogger(target)
-    with _module_lock():
-        logging.Logger.manager.loggerDict[name] = logger
+    # A single dict store is atomic under the GIL; logging reads loggerDict the same way.
+    logging.Logger.manager.loggerDict[name] = logger
     return logger
-
-
-class _module_lock:
-    # logging's own module lock guards loggerDict; take it the way logging does.
-    def __enter__(self):
-        logging._acquireLock() if hasattr(logging, "_acquireLock") else logging._lock.acquire()
-
-    def __exit__(self, *exc):
-        logging._releaseLock() if hasattr(logging, "_releaseLock") else logging._lock.release()
 
 
 def _aliases():
