@@ -5,7 +5,7 @@ use crate::arbiter::{Arbiter, MasterSpec, Outcome, Rebuild};
 use crate::hooks::Hooks;
 use std::sync::Arc;
 use crate::config::{self, Command, Config, Key};
-use crate::log::{self, Level};
+use crate::log;
 use crate::sock::{self, BindOptions};
 use crate::worker::{self, WorkerSettings};
 use crate::wsgi::{AllowList, WsgiSettings};
@@ -129,16 +129,6 @@ fn check(py: Python<'_>, cfg: &Config) -> i32 {
     }
 }
 
-fn level(cfg: &Config) -> Level {
-    match cfg.str(Key::Loglevel).unwrap_or("info").to_ascii_lowercase().as_str() {
-        "debug" => Level::Debug,
-        "warning" | "warn" => Level::Warning,
-        "error" => Level::Error,
-        "critical" => Level::Critical,
-        _ => Level::Info,
-    }
-}
-
 fn secs(n: i64) -> u64 {
     n.max(0) as u64
 }
@@ -151,15 +141,17 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let errorlog = cfg.str(Key::Errorlog).unwrap_or("-").to_string();
-    if let Err(e) = log::init_error_log(level(&cfg), &errorlog) {
-        eprintln!("Error: cannot open the error log {errorlog:?} (--error-logfile): {e}");
-        return 1;
-    }
+    let access_log = match log::configure(py, &cfg) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
     let _ = crate::sys::ignore_signal(libc::SIGPIPE);
     crate::sys::set_umask(cfg.int(Key::Umask).clamp(0, 0o777) as u32);
     if cfg.bool(Key::Daemon) {
-        if let Err(e) = daemonize(py) {
+        if let Err(e) = daemonize(py, cfg.bool(Key::EnableStdioInheritance)) {
             crate::log_error!("cannot detach into the background (--daemon): {e}");
             return 1;
         }
@@ -177,7 +169,7 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
         None
     };
 
-    let spec = match build_spec(py, &cfg, uri, preloaded.as_ref().map(|a| a.clone_ref(py)), None) {
+    let spec = match build_spec(py, &cfg, uri, preloaded.as_ref().map(|a| a.clone_ref(py)), None, access_log) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -199,8 +191,8 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
                 let _ = environ.set_item(k, v);
             }
         }
-        let _ = log::init_error_log(level(&cfg), cfg.str(Key::Errorlog).unwrap_or("-"));
-        build_spec(py, &cfg, uri, preloaded.as_ref().map(|a| a.clone_ref(py)), Some(&server))
+        let access_log = log::configure(py, &cfg)?;
+        build_spec(py, &cfg, uri, preloaded.as_ref().map(|a| a.clone_ref(py)), Some(&server), access_log)
     });
     let arbiter = match Arbiter::new(spec, rebuild) {
         Ok(a) => a,
@@ -215,7 +207,14 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
 }
 
 /// Turns the effective settings into what the master needs. Called at start and on HUP.
-fn build_spec(py: Python<'_>, cfg: &Config, uri: String, preloaded: Option<Py<PyAny>>, server: Option<&Py<PyAny>>) -> Result<MasterSpec, String> {
+fn build_spec(
+    py: Python<'_>,
+    cfg: &Config,
+    uri: String,
+    preloaded: Option<Py<PyAny>>,
+    server: Option<&Py<PyAny>>,
+    access_log: Option<(String, String)>,
+) -> Result<MasterSpec, String> {
     let mut binds = Vec::new();
     for b in cfg.list(Key::Bind) {
         binds.push(sock::parse_bind(b).map_err(|e| format!("{e} (-b/--bind)"))?);
@@ -265,9 +264,6 @@ fn build_spec(py: Python<'_>, cfg: &Config, uri: String, preloaded: Option<Py<Py
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
         tick: Duration::from_millis(if timeout == 0 { 1000 } else { (timeout * 1000 / 4).clamp(50, 1000) }),
     };
-    let access_log = cfg
-        .str(Key::Accesslog)
-        .map(|t| (t.to_string(), cfg.str(Key::AccessLogFormat).unwrap_or_default().to_string()));
     let proc_name = cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| uri.clone());
     let hooks = Hooks::new(py, cfg, &proc_name, &uri, server).map_err(|e| format!("cannot prepare server hooks: {e}"))?;
     let reload = if cfg.bool(Key::Reload) {
@@ -302,7 +298,7 @@ fn build_spec(py: Python<'_>, cfg: &Config, uri: String, preloaded: Option<Py<Py
 
 /// Detaches from the terminal the classic way (fork, setsid, fork), as Gunicorn's `--daemon`
 /// does, with Python's `os.fork` so at-fork hooks run. Standard streams go to /dev/null.
-fn daemonize(py: Python<'_>) -> PyResult<()> {
+fn daemonize(py: Python<'_>, inherit_stdio: bool) -> PyResult<()> {
     let os = py.import("os")?;
     for step in 0..2 {
         let pid: i32 = os.call_method0("fork")?.extract()?;
@@ -314,6 +310,11 @@ fn daemonize(py: Python<'_>) -> PyResult<()> {
         }
     }
     crate::sys::set_umask(0o22);
-    crate::sys::stdio_to_devnull()?;
+    // `--enable-stdio-inheritance` keeps stdout/stderr that the shell redirected to a file.
+    if inherit_stdio {
+        crate::sys::stdio_inherit_redirected()?;
+    } else {
+        crate::sys::stdio_to_devnull()?;
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod sock;
 pub mod sys;
 pub mod log;
+pub mod metrics;
 pub mod arbiter;
 pub mod worker;
 pub mod wsgi;
@@ -49,5 +50,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(log_line, m)?)?;
     m.add_function(wrap_pyfunction!(reopen_logs, m)?)?;
+    log::python::register(m)?;
     Ok(())
 }

@@ -319,3 +319,29 @@ pub fn sd_notify(state: &str) {
         crate::log_debug!("sd_notify({state:?}) to {path}: {e}");
     }
 }
+
+/// Makes `target` refer to the file `src` refers to (and not close-on-exec), for pointing the
+/// standard descriptors at a log file.
+pub fn dup2(src: RawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 atomically replaces `target`; callers pass standard descriptors (1, 2),
+    // which no Rust object owns, and `src` is a descriptor they keep open.
+    if unsafe { libc::dup2(src, target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The daemon's standard streams with `enable_stdio_inheritance`: stdin from /dev/null, and
+/// stdout/stderr kept when they were redirected (`ferrocorn ... > out.log 2>&1`) but sent to
+/// /dev/null when they are a terminal, which a daemon must not hold.
+pub fn stdio_inherit_redirected() -> io::Result<()> {
+    let devnull = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+    for fd in 0..3 {
+        // SAFETY: isatty only inspects the descriptor.
+        let tty = unsafe { libc::isatty(fd) } == 1;
+        if fd == 0 || tty {
+            dup2(devnull.as_raw_fd(), fd)?;
+        }
+    }
+    Ok(())
+}

@@ -189,6 +189,7 @@ impl Arbiter {
             if let Some(code) = self.manage_workers(py) {
                 return Outcome::Worker(code);
             }
+            crate::metrics::workers(self.workers.len());
             let fd = &self.sig_read;
             let _ = py.detach(|| sys::wait_readable(fd, 1000));
             for sig in sys::drain_pipe(&self.sig_read) {
@@ -309,7 +310,10 @@ impl Arbiter {
     }
 
     fn handle_signal(&mut self, py: Python<'_>, sig: libc::c_int) -> Option<i32> {
-        if sig != libc::SIGCHLD {
+        // Gunicorn logs SIGCHLD at debug: it is frequent and routine.
+        if sig == libc::SIGCHLD {
+            log_debug!("Handling signal: {}", signals::name(sig));
+        } else {
             log_info!("Handling signal: {}", signals::name(sig));
         }
         match sig {
@@ -487,26 +491,31 @@ impl Arbiter {
         self.free_slots.push(info.slot);
         let booted = Heartbeat::new(self.slots.clone(), info.slot).booted();
         self.ever_booted |= booted;
+        // Messages and levels as Gunicorn's reap_workers writes them, so alert rules match: a
+        // non-zero exit is an error (boot and load failures included), a SIGKILL an error, a
+        // SIGTERM routine (info), any other signal a warning. A worker killed for a timeout was
+        // already reported as WORKER TIMEOUT.
         match (code, signal) {
-            (Some(c @ (WORKER_BOOT_ERROR | APP_LOAD_ERROR)), _) if self.spec.reload.is_some() && self.ever_booted => {
+            (Some(0), _) => {}
+            (Some(c), _) => log_error!("Worker (pid:{pid}) exited with code {c}."),
+            (None, Some(_)) if info.abort != Abort::None => {}
+            (None, Some(libc::SIGKILL)) => log_error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?"),
+            (None, Some(libc::SIGTERM)) => log_info!("Worker (pid:{pid}) was sent SIGTERM!"),
+            (None, Some(s)) => log_warning!("Worker (pid:{pid}) was sent {}!", signals::upper_name(s)),
+            _ => {}
+        }
+        match code {
+            Some(c @ (WORKER_BOOT_ERROR | APP_LOAD_ERROR)) if self.spec.reload.is_some() && self.ever_booted => {
                 // Under --reload an edit that breaks the app must not stop the server: keep the
                 // workers that run the previous code, and try again on the next change.
                 if !self.broken {
-                    log_error!("Worker (pid:{pid}) exited with code {c}: the changed code does not load; the running workers keep serving until it is fixed.");
+                    log_error!("The changed code does not load (worker exit code {c}); the running workers keep serving until it is fixed.");
                 }
                 self.broken = true;
                 self.abandon_rolling();
             }
-            (Some(WORKER_BOOT_ERROR), _) => self.halt = Some((WORKER_BOOT_ERROR, "Worker failed to boot.")),
-            (Some(APP_LOAD_ERROR), _) => self.halt = Some((APP_LOAD_ERROR, "App failed to load.")),
-            (Some(0), _) => {}
-            (Some(c), _) => log_error!("Worker (pid:{pid}) exited with code {c}."),
-            (None, Some(libc::SIGKILL)) if self.state == State::Running && info.abort == Abort::None => {
-                log_error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
-            }
-            (None, Some(s)) if self.state == State::Running && info.abort == Abort::None && s != libc::SIGTERM => {
-                log_error!("Worker (pid:{pid}) was sent {}!", signals::upper_name(s))
-            }
+            Some(WORKER_BOOT_ERROR) => self.halt = Some((WORKER_BOOT_ERROR, "Worker failed to boot.")),
+            Some(APP_LOAD_ERROR) => self.halt = Some((APP_LOAD_ERROR, "App failed to load.")),
             _ => {}
         }
         let _ = info.obj.bind(py).setattr("alive", false);
@@ -689,11 +698,12 @@ impl Arbiter {
             let _ = obj.bind(py).setattr("pid", pid);
             self.workers.insert(pid, WorkerInfo { slot, age, abort: Abort::None, obj, generation: self.generation });
             self.sync_worker_table(py);
-            log_info!("Booting worker with pid: {pid}");
             return None;
         }
 
-        // In the new worker.
+        // In the new worker. Gunicorn logs this line from the worker itself, so the `[pid]`
+        // field of the line is the worker's.
+        log_info!("Booting worker with pid: {}", sys::getpid());
         let _ = sys::reset_signals(signals::HANDLED);
         if !sys::die_with_parent(libc::SIGTERM, self.pid) {
             return Some(0);
@@ -733,7 +743,10 @@ impl Arbiter {
             worker: obj,
             reload: self.spec.reload.clone(),
         };
-        Some(worker::run(py, spec))
+        let code = worker::run(py, spec);
+        // Gunicorn logs this however the worker ended, app load failures included.
+        log_info!("Worker exiting (pid: {})", sys::getpid());
+        Some(code)
     }
 
     fn wait_all_dead(&mut self, py: Python<'_>) {
@@ -755,8 +768,9 @@ impl Arbiter {
         self.signal_all(libc::SIGKILL);
         self.wait_all_dead(py);
         self.close_listeners(py);
-        log_info!("Shutting down: {}", self.master_name());
-        log_info!("Reason: {reason}");
+        // Gunicorn's halt logs at error level when the exit status is not 0.
+        log_error!("Shutting down: {}", self.master_name());
+        log_error!("Reason: {reason}");
         self.cleanup(py);
         code
     }

@@ -379,7 +379,7 @@ settings! {
         "Where to write the access log.",
         "`-` means standard output. No access log is written when unset.";
     DisableRedirectAccessToSyslog = "disable_redirect_access_to_syslog", Logging,
-        ["--disable-redirect-access-to-syslog"], NO_META, True, K::Bool, D::Bool(false), false,
+        ["--disable-redirect-access-to-syslog"], NO_META, True, K::Bool, D::Bool(false), true,
         "Keep access log lines out of syslog.",
         "Only matters when syslog logging is on.";
     AccessLogFormat = "access_log_format", Logging, ["--access-logformat"], m("STRING"), Store,
@@ -397,52 +397,52 @@ settings! {
         "How much the error log says.",
         "One of `debug`, `info`, `warning`, `error` or `critical`.";
     CaptureOutput = "capture_output", Logging, ["--capture-output"], NO_META, True, K::Bool,
-        D::Bool(false), false,
+        D::Bool(false), true,
         "Send the standard output and error of workers to the error log.",
         "Useful when the application prints instead of logging.";
     LoggerClass = "logger_class", Logging, ["--logger-class"], m("STRING"), Store, K::Class,
-        D::Str("gunicorn.glogging.Logger"), false,
+        D::Str("gunicorn.glogging.Logger"), true,
         "A custom logger class, as a dotted path.",
         "Replaces the built-in logging of errors and access lines.";
-    Logconfig = "logconfig", Logging, ["--log-config"], m("FILE"), Store, K::Str, D::None, false,
+    Logconfig = "logconfig", Logging, ["--log-config"], m("FILE"), Store, K::Str, D::None, true,
         "A `logging.config.fileConfig` file to configure logging with.",
         "Overrides the other logging settings.";
-    LogconfigDict = "logconfig_dict", Logging, [], NO_META, Store, K::PyDict, D::None, false,
+    LogconfigDict = "logconfig_dict", Logging, [], NO_META, Store, K::PyDict, D::None, true,
         "A dict for `logging.config.dictConfig`.",
         "Config file only; merged over the built-in logging configuration.";
     LogconfigJson = "logconfig_json", Logging, ["--log-config-json"], m("FILE"), Store, K::Str,
-        D::None, false,
+        D::None, true,
         "A JSON file in `dictConfig` form to configure logging with.",
         "The file-based counterpart of `logconfig_dict`.";
     SyslogAddr = "syslog_addr", Logging, ["--log-syslog-to"], m("SYSLOG_ADDR"), Store, K::Str,
-        D::Str("udp://localhost:514"), false,
+        D::Str("udp://localhost:514"), true,
         "Where syslog messages go.",
         "`unix://PATH#TYPE`, `udp://HOST:PORT` or `tcp://HOST:PORT`.";
-    Syslog = "syslog", Logging, ["--log-syslog"], NO_META, True, K::Bool, D::Bool(false), false,
+    Syslog = "syslog", Logging, ["--log-syslog"], NO_META, True, K::Bool, D::Bool(false), true,
         "Also log to syslog.",
         "The destination is `syslog_addr`.";
     SyslogPrefix = "syslog_prefix", Logging, ["--log-syslog-prefix"], m("SYSLOG_PREFIX"), Store,
-        K::Str, D::None, false,
+        K::Str, D::None, true,
         "The program name shown in syslog entries.",
         "Defaults to the process name.";
     SyslogFacility = "syslog_facility", Logging, ["--log-syslog-facility"], m("SYSLOG_FACILITY"),
-        Store, K::Str, D::Str("user"), false,
+        Store, K::Str, D::Str("user"), true,
         "The syslog facility to log under.",
         "For example `user`, `daemon` or `local0`.";
     EnableStdioInheritance = "enable_stdio_inheritance", Logging,
-        ["-R", "--enable-stdio-inheritance"], NO_META, True, K::Bool, D::Bool(false), false,
+        ["-R", "--enable-stdio-inheritance"], NO_META, True, K::Bool, D::Bool(false), true,
         "Keep standard streams open when daemonizing.",
         "Lets a daemonized server still write to the terminal's streams.";
     StatsdHost = "statsd_host", Logging, ["--statsd-host"], m("STATSD_ADDR"), Store, K::StatsdAddr,
-        D::None, false,
+        D::None, true,
         "Send metrics to this statsd server.",
         "`HOST:PORT` (port 8125 by default) or `unix://PATH`.";
     DogstatsdTags = "dogstatsd_tags", Logging, ["--dogstatsd-tags"], m("DOGSTATSD_TAGS"), Store,
-        K::Str, D::Str(""), false,
+        K::Str, D::Str(""), true,
         "Tags attached to every statsd metric, comma-separated.",
         "Uses the DogStatsD tag extension.";
     StatsdPrefix = "statsd_prefix", Logging, ["--statsd-prefix"], m("STATSD_PREFIX"), Store,
-        K::Str, D::Str(""), false,
+        K::Str, D::Str(""), true,
         "A prefix for every statsd metric name.",
         "A trailing dot is added when missing.";
     EnableBacklogMetric = "enable_backlog_metric", Logging, ["--enable-backlog-metric"], NO_META,

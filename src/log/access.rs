@@ -1,6 +1,8 @@
 //! The access log: Gunicorn's `access_log_format` compiled once into pieces, then one line per
 //! request formatted into a reused buffer and written with one syscall.
 
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write as _;
@@ -38,8 +40,8 @@ pub struct AccessRecord<'a> {
     /// In order as received; for `{name}i` the last of repeated headers wins, as in Gunicorn.
     pub request_headers: &'a [(&'a [u8], &'a [u8])],
     pub response_headers: &'a [(&'a [u8], &'a [u8])],
-    /// The WSGI environ entries that `{var}e` atoms need (see `AccessLog::environ_keys`).
-    pub environ: &'a [(&'a str, &'a str)],
+    /// The WSGI environ entries that `{var}e` atoms need (see `AccessLog::environ_capture`).
+    pub environ: &'a Captured,
     pub request_time: Duration,
     /// When the request started; `%(t)s` is `start + request_time`, the moment Gunicorn logs.
     pub start: SystemTime,
@@ -291,6 +293,82 @@ fn push_cached_clf_time(buf: &mut Vec<u8>, secs: i64) {
     }
 }
 
+/// Which parts of the WSGI environ a request must keep for its access line; decided once per
+/// worker from the format, applied in the app thread right after the app returns (so values
+/// that middleware put in the environ are seen, as Gunicorn sees them).
+#[derive(Debug, Clone, Default)]
+pub enum EnvironCapture {
+    /// No `{var}e` atom: nothing is copied.
+    #[default]
+    Nothing,
+    /// The lower-cased keys the `{var}e` atoms name.
+    Keys(std::sync::Arc<[Box<str>]>),
+    /// The Python path: the logger's `access()` gets the environ dict itself.
+    Whole,
+}
+
+/// What `EnvironCapture::capture` kept.
+#[derive(Debug, Default)]
+pub enum Captured {
+    #[default]
+    Nothing,
+    /// `(lower-cased key, str(value))` for each key found.
+    Pairs(Vec<(String, String)>),
+    Python(Py<PyDict>),
+}
+
+impl Captured {
+    fn get(&self, key: &str) -> Option<&str> {
+        match self {
+            Captured::Pairs(p) => p.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn python(&self) -> Option<&Py<PyDict>> {
+        match self {
+            Captured::Python(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl EnvironCapture {
+    pub fn capture(&self, environ: &Bound<'_, PyDict>) -> Captured {
+        match self {
+            EnvironCapture::Nothing => Captured::Nothing,
+            EnvironCapture::Whole => Captured::Python(environ.clone().unbind()),
+            EnvironCapture::Keys(keys) => {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys.iter() {
+                    if let Some(v) = environ_value(environ, key) {
+                        out.push((key.to_string(), v));
+                    }
+                }
+                Captured::Pairs(out)
+            }
+        }
+    }
+}
+
+/// `str(environ[k])` for the key that lower-cases to `lower`, as Gunicorn's atoms match
+/// environ keys case-insensitively. CGI keys are upper case, so that is tried first; other
+/// spellings (`wsgi.url_scheme`, app keys) are found by a scan.
+fn environ_value(environ: &Bound<'_, PyDict>, lower: &str) -> Option<String> {
+    let as_text = |v: Bound<'_, PyAny>| v.str().ok().map(|s| s.to_string_lossy().into_owned());
+    if let Ok(Some(v)) = environ.get_item(lower.to_ascii_uppercase()) {
+        return as_text(v);
+    }
+    for (k, v) in environ.iter() {
+        if let Ok(k) = k.extract::<String>() {
+            if k.eq_ignore_ascii_case(lower) {
+                return as_text(v);
+            }
+        }
+    }
+    None
+}
+
 /// A compiled `access_log_format` writing to a file or stdout.
 #[derive(Debug)]
 pub struct AccessLog {
@@ -303,6 +381,8 @@ pub struct AccessLog {
 enum Output {
     Stdout,
     File { file: File, path: PathBuf },
+    /// Records go to the Python logger's `access()` (see `log::python`).
+    Python,
 }
 
 impl AccessLog {
@@ -310,7 +390,9 @@ impl AccessLog {
     /// Gunicorn's `%(atom)s` syntax and is compiled once here.
     pub fn open(target: &str, format: &str) -> Result<AccessLog, LogError> {
         let pieces = compile(format)?;
-        let out = if target == "-" {
+        let out = if super::python::active() {
+            Output::Python
+        } else if target == "-" {
             Output::Stdout
         } else {
             let path = PathBuf::from(target);
@@ -322,8 +404,20 @@ impl AccessLog {
         Ok(AccessLog { pieces, out })
     }
 
-    /// The environ keys (lower-cased) that `{var}e` atoms read, so the worker copies only these
-    /// into `AccessRecord::environ`.
+    /// What the worker must keep of each request's environ for this log.
+    pub fn environ_capture(&self) -> EnvironCapture {
+        if matches!(self.out, Output::Python) {
+            return EnvironCapture::Whole;
+        }
+        let keys = self.environ_keys();
+        if keys.is_empty() {
+            EnvironCapture::Nothing
+        } else {
+            EnvironCapture::Keys(keys.into_iter().map(Box::from).collect())
+        }
+    }
+
+    /// The environ keys (lower-cased) that `{var}e` atoms read.
     pub fn environ_keys(&self) -> Vec<&str> {
         let mut keys = Vec::new();
         for p in &self.pieces {
@@ -334,18 +428,16 @@ impl AccessLog {
         keys
     }
 
-    fn fd(&self) -> RawFd {
-        match &self.out {
-            Output::Stdout => 1,
-            Output::File { file, .. } => file.as_raw_fd(),
-        }
-    }
-
     /// Writes one line for `rec` with a single write; a failing write is ignored.
     pub fn write(&self, rec: &AccessRecord<'_>) {
+        let fd: RawFd = match &self.out {
+            Output::Stdout => 1,
+            Output::File { file, .. } => file.as_raw_fd(),
+            Output::Python => return super::python::access(rec),
+        };
         with_line_buf(|buf| {
             self.format_into(buf, rec, std::process::id());
-            write_fd(self.fd(), buf);
+            write_fd(fd, buf);
         });
     }
 
@@ -416,23 +508,17 @@ impl AccessLog {
                     Some(v) => push_escaped(buf, v),
                     None => buf.push(b'-'),
                 },
-                Piece::Environ(key) => {
-                    let found = rec
-                        .environ
-                        .iter()
-                        .rev()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(key));
-                    match found {
-                        Some((_, v)) => push_escaped(buf, v.as_bytes()),
-                        None => buf.push(b'-'),
-                    }
-                }
+                Piece::Environ(key) => match rec.environ.get(key) {
+                    Some(v) => push_escaped(buf, v.as_bytes()),
+                    None => buf.push(b'-'),
+                },
             }
         }
         buf.push(b'\n');
     }
 
-    /// Reopens the file (SIGUSR1, logrotate) under the same descriptor; a no-op for stdout.
+    /// Reopens the file (SIGUSR1, logrotate) under the same descriptor; a no-op for stdout
+    /// and for the Python path (whose logger reopens its own files).
     pub fn reopen(&self) -> Result<(), LogError> {
         let Output::File { file, path } = &self.out else {
             return Ok(());
@@ -454,7 +540,7 @@ mod tests {
     struct Owned {
         req: Vec<(&'static [u8], &'static [u8])>,
         resp: Vec<(&'static [u8], &'static [u8])>,
-        env: Vec<(&'static str, &'static str)>,
+        env: Captured,
     }
 
     fn owned() -> Owned {
@@ -468,7 +554,7 @@ mod tests {
                 (b"x-dup", b"two"),
             ],
             resp: vec![(b"Content-Type", b"text/plain")],
-            env: vec![("REMOTE_PORT", "5555")],
+            env: Captured::Pairs(vec![("remote_port".into(), "5555".into())]),
         }
     }
 
@@ -550,7 +636,7 @@ mod tests {
         let o = Owned {
             req: vec![],
             resp: vec![],
-            env: vec![],
+            env: Captured::Nothing,
         };
         let rec = AccessRecord {
             response_length: None,
@@ -577,7 +663,7 @@ mod tests {
                 (b"Authorization", b"basic !!"),
             ],
             resp: vec![],
-            env: vec![],
+            env: Captured::Nothing,
         };
         let rec = AccessRecord {
             path: b"/x\r\ny",

@@ -18,9 +18,13 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::time::SystemTime;
 
 mod access;
+pub mod python;
+mod setup;
 mod time;
 
-pub use access::{AccessLog, AccessRecord, DEFAULT_ACCESS_LOG_FORMAT};
+pub use access::{AccessLog, AccessRecord, Captured, DEFAULT_ACCESS_LOG_FORMAT, EnvironCapture};
+pub use setup::configure;
+use crate::metrics::{self, LogCounter};
 use time::{LocalTime, local_time, push_error_time, unix_secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -242,6 +246,30 @@ pub fn enabled(level: Level) -> bool {
 
 /// Writes one error-log line if `level` is enabled.
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
+    // Gunicorn's statsd logger counts these whatever the log level lets through.
+    match level {
+        Level::Critical => metrics::count_log(LogCounter::Critical),
+        Level::Error => metrics::count_log(LogCounter::Error),
+        Level::Warning => metrics::count_log(LogCounter::Warning),
+        Level::Info | Level::Debug => {}
+    }
+    write_line(level, args);
+}
+
+/// An error with a traceback (Gunicorn's `log.exception`): an ERROR line, counted as
+/// `gunicorn.log.exception` rather than `gunicorn.log.error`, as Gunicorn counts it.
+pub fn exception(args: fmt::Arguments<'_>) {
+    metrics::count_log(LogCounter::Exception);
+    write_line(Level::Error, args);
+}
+
+fn write_line(level: Level, args: fmt::Arguments<'_>) {
+    if python::active() {
+        // The Python logger applies its own level (a logging config may differ from
+        // `loglevel`), so it sees every message.
+        python::emit(level, &args.to_string());
+        return;
+    }
     if !enabled(level) {
         return;
     }
@@ -273,9 +301,11 @@ pub fn write_raw(bytes: &[u8]) {
     write_fd(ERR_FD.load(Ordering::Acquire), bytes);
 }
 
-/// Reopens the error log file (SIGUSR1, logrotate); a no-op when logging to stderr. Access logs
-/// are reopened with `AccessLog::reopen`.
+/// Reopens the error log file (SIGUSR1, logrotate); a no-op when logging to stderr. With
+/// `capture_output`, fds 1 and 2 follow the new file. On the Python path the logger's
+/// `reopen_files()` runs too. Access logs are reopened with `AccessLog::reopen`.
 pub fn reopen() -> Result<(), LogError> {
+    python::reopen_files();
     let path_slot = ERR_PATH
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -283,10 +313,45 @@ pub fn reopen() -> Result<(), LogError> {
         return Ok(());
     };
     let file = open_append(path)?;
-    replace_fd(file, ERR_FD_OWNED.load(Ordering::Acquire)).map_err(|source| LogError::Open {
+    let fd = ERR_FD_OWNED.load(Ordering::Acquire);
+    replace_fd(file, fd).map_err(|source| LogError::Open {
         path: path.clone(),
         source,
-    })
+    })?;
+    if CAPTURE_OUTPUT.load(Ordering::Acquire) {
+        capture_stdio(fd).map_err(|source| LogError::Open {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether fds 1 and 2 were pointed at the error log file (`capture_output`).
+static CAPTURE_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `capture_output`: points fds 1 and 2 at the error log file, so whatever the app (or a C
+/// extension) prints lands there. A no-op when the error log is stderr, as in Gunicorn.
+pub fn capture_output() -> Result<(), LogError> {
+    let path_slot = ERR_PATH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(path) = path_slot.as_ref() else {
+        return Ok(());
+    };
+    capture_stdio(ERR_FD_OWNED.load(Ordering::Acquire)).map_err(|source| LogError::Open {
+        path: path.clone(),
+        source,
+    })?;
+    CAPTURE_OUTPUT.store(true, Ordering::Release);
+    Ok(())
+}
+
+fn capture_stdio(fd: RawFd) -> io::Result<()> {
+    for target in [1, 2] {
+        crate::sys::dup2(fd, target)?;
+    }
+    Ok(())
 }
 
 #[macro_export]
@@ -297,6 +362,9 @@ macro_rules! log_debug { ($($t:tt)*) => { $crate::log::log($crate::log::Level::D
 macro_rules! log_warning { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Warning, format_args!($($t)*)) } }
 #[macro_export]
 macro_rules! log_error { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Error, format_args!($($t)*)) } }
+/// An error with a traceback in the message (counted as an exception by statsd).
+#[macro_export]
+macro_rules! log_exception { ($($t:tt)*) => { $crate::log::exception(format_args!($($t)*)) } }
 #[macro_export]
 macro_rules! log_critical { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Critical, format_args!($($t)*)) } }
 

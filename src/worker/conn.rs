@@ -4,10 +4,10 @@
 
 use super::body::{read_body, BodyError};
 use super::{AppState, Lifecycle, Shared};
-use crate::log::AccessRecord;
+use crate::log::{AccessRecord, Captured};
 use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
 use crate::hooks::Hook;
-use crate::{log_debug, log_error};
+use crate::{log_debug, log_error, log_exception};
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{parse_proxy_header, parse_request_head, Framing, HttpError, Parsed, ProxyParsed, RequestHead, Version};
 use pyo3::prelude::*;
@@ -255,10 +255,13 @@ fn run_post_request(py: Python<'_>, app: &AppState, state: &RequestHookState, st
     }
 }
 
-fn report_failure(py: Python<'_>, target: &[u8], f: &AppFailure) {
-    let uri = String::from_utf8_lossy(target);
+fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
+    let uri = String::from_utf8_lossy(&head.target);
     match f {
-        AppFailure::Raised(e) => log_error!("Error handling request {uri}\n{}", format_exception(py, e)),
+        // Gunicorn's wording: "Error handling request METHOD URI", then the traceback.
+        AppFailure::Raised(e) => {
+            log_exception!("Error handling request {} {uri}\n{}", head.method, format_exception(py, e))
+        }
         AppFailure::NoStartResponse => {
             log_error!("Error handling request {uri}: the application returned without calling start_response()")
         }
@@ -276,6 +279,7 @@ fn start_app(
     body: Body,
     out: &mut Vec<u8>,
     nr: u64,
+    captured: &mut Captured,
 ) -> (Started, Option<RequestHookState>) {
     let environ = match app.ctx.build(py, head, conn, Input::new(body)) {
         Ok(env) => env,
@@ -285,10 +289,24 @@ fn start_app(
         }
     };
     let hook_state = if app.request_hooks { run_pre_request(py, app, head, conn, &environ, nr) } else { None };
+    let started = call_app(py, app, head, environ.clone(), out, hook_state);
+    // After the call, so keys that middleware added are seen (Gunicorn reads them at the end).
+    *captured = app.access_capture.capture(&environ);
+    started
+}
+
+fn call_app(
+    py: Python<'_>,
+    app: &AppState,
+    head: &RequestHead,
+    environ: Bound<'_, pyo3::types::PyDict>,
+    out: &mut Vec<u8>,
+    hook_state: Option<RequestHookState>,
+) -> (Started, Option<RequestHookState>) {
     let mut call = match AppCall::start(py, app.app.bind(py), environ) {
         Ok(c) => c,
         Err(f) => {
-            report_failure(py, &head.target, &f);
+            report_failure(py, head, &f);
             return (failure_outcome(&f), hook_state);
         }
     };
@@ -311,7 +329,7 @@ fn start_app(
             (Started::Response { status, code, headers, content_length, wants_close, call }, hook_state)
         }
         Err(f) => {
-            report_failure(py, &head.target, &f);
+            report_failure(py, head, &f);
             close_call(py, call, &head.target);
             (failure_outcome(&f), hook_state)
         }
@@ -338,12 +356,13 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
     }
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
     let nr = sh.requests_served();
-    let (started, mut out, hook_state) = sh
+    let (started, mut out, hook_state, captured) = sh
         .executor
         .run(&lane, move |py| {
             let mut out = Vec::new();
-            let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, nr);
-            (started, out, hook_state)
+            let mut captured = Captured::Nothing;
+            let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, nr, &mut captured);
+            (started, out, hook_state, captured)
         })
         .await;
 
@@ -361,7 +380,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
             let reason = response::reason_phrase(code);
             let resp = response::error_response(code, reason, &format!("{reason}\n"));
             let _ = write_all(stream, &resp, sh).await;
-            log_access(sh, &head, conn, format!("{code} {reason}").as_bytes(), 0, &[], started_at, t0);
+            log_access(sh, &head, conn, format!("{code} {reason}").as_bytes(), 0, &[], &captured, started_at, t0);
             return false;
         }
     };
@@ -432,7 +451,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
                             (None, data, Ok(()), None)
                         }
                         Err(f) => {
-                            report_failure(py, &target.target, &f);
+                            report_failure(py, &target, &f);
                             close_call(py, running, &target.target);
                             finish(py);
                             let exit = if let AppFailure::Exit(code) = f { Some(code) } else { None };
@@ -482,7 +501,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
             keep = false;
         }
     }
-    log_access(sh, &head, conn, &status, sent_body, &header_refs, started_at, t0);
+    log_access(sh, &head, conn, &status, sent_body, &header_refs, &captured, started_at, t0);
     keep
 }
 
@@ -526,9 +545,12 @@ fn log_access(
     status: &[u8],
     sent: u64,
     resp_headers: &[(&[u8], &[u8])],
+    environ: &Captured,
     start: SystemTime,
     t0: Instant,
 ) {
+    let request_time = t0.elapsed();
+    crate::metrics::request_done(status_code(status), request_time);
     let Some(log) = &sh.access_log else { return };
     let remote = match (&conn.proxy, &conn.peer) {
         (Some(p), _) if p.source.is_some() => p.source.map(|s| s.ip().to_string()).unwrap_or_default(),
@@ -536,7 +558,6 @@ fn log_access(
         (_, Peer::Unix) => String::new(),
     };
     let req_headers: Vec<(&[u8], &[u8])> = head.headers.iter().map(|h| (&*h.name, &*h.value)).collect();
-    let path_end = head.target.iter().position(|&b| b == b'?').unwrap_or(head.target.len());
     let protocol = match head.version {
         Version::Http10 => "HTTP/1.0",
         Version::Http11 => "HTTP/1.1",
@@ -545,15 +566,22 @@ fn log_access(
         remote_addr: &remote,
         method: &head.method,
         raw_uri: &head.target,
-        path: &head.target[..path_end],
+        // Percent-decoded, as PATH_INFO is (%(U)s).
+        path: &head.path,
         query: &head.query,
         protocol,
         status,
         response_length: Some(sent),
         request_headers: &req_headers,
         response_headers: resp_headers,
-        environ: &[],
-        request_time: t0.elapsed(),
+        environ,
+        request_time,
         start,
     });
+}
+
+/// The numeric code at the start of a status line such as `200 OK`.
+fn status_code(status: &[u8]) -> Option<u16> {
+    let digits = status.split(|&b| b == b' ').next()?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }

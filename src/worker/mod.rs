@@ -98,6 +98,8 @@ pub struct AppState {
     pub worker: Py<PyAny>,
     /// Whether pre_request/post_request are configured (skips building `req` objects if not).
     pub request_hooks: bool,
+    /// What each request keeps of its environ for the access log (`{var}e` atoms).
+    pub access_capture: crate::log::EnvironCapture,
 }
 
 /// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
@@ -244,13 +246,14 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let settings = spec.settings;
     let listeners = spec.listeners;
     let access_log = spec.access_log;
+    let access_capture = access_log.as_ref().map(AccessLog::environ_capture).unwrap_or_default();
     let heartbeat = spec.heartbeat;
     let threads = spec.threads;
     let reload = spec.reload;
     heartbeat.beat();
     heartbeat.mark_booted();
     let request_hooks = hooks.has(Hook::PreRequest) || hooks.has(Hook::PostRequest);
-    let app_state = Arc::new(AppState { app, ctx, hooks, worker: worker_obj, request_hooks });
+    let app_state = Arc::new(AppState { app, ctx, hooks, worker: worker_obj, request_hooks, access_capture });
 
     py.detach(move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -344,7 +347,6 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
 
     loop {
         if let Some(code) = sh.exit_now.get() {
-            log_info!("Worker exiting (pid: {})", std::process::id());
             return code;
         }
         if sh.lifecycle.get() == Lifecycle::Draining && sh.open.get() == 0 {
@@ -356,7 +358,6 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
             _ = sh.drain.notified() => {}
         }
     }
-    log_info!("Worker exiting (pid: {})", std::process::id());
     0
 }
 
