@@ -129,9 +129,9 @@ fn env_and_cli_errors() {
 
 #[test]
 fn unsupported_settings_are_reported_only_when_changed() {
-    let cfg = run(&["--reload", "--spew", "-w", "2", "a:b"], &env(&[])).unwrap();
-    assert_eq!(cfg.unsupported_in_use(), vec!["reload", "spew"]);
-    let c = conf("unsup", "reload = False\nkeyfile = None\n");
+    let cfg = run(&["--spew", "-w", "2", "a:b"], &env(&[])).unwrap();
+    assert_eq!(cfg.unsupported_in_use(), vec!["spew"]);
+    let c = conf("unsup", "spew = False\nkeyfile = None\n");
     let cfg = run(&["-c", &c, "a:b"], &env(&[])).unwrap();
     assert!(cfg.unsupported_in_use().is_empty());
 }
