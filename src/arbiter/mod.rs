@@ -39,7 +39,8 @@ pub struct MasterSpec {
     /// `proc_name`, or the app name: shown as `ferrocorn: master [NAME]` in `ps`.
     pub proc_name: String,
     /// App threads per worker: 0 = inline (sync), N = gthread pool.
-    pub threads: usize,
+    pub threads: usize,    /// The worker class (chooses the executor).
+    pub class: crate::worker::class::WorkerClass,
 }
 
 /// How `run` ended, in the master or (after fork) in a worker.
@@ -365,6 +366,7 @@ impl Arbiter {
             access_log,
             heartbeat: hb,
             threads: self.spec.threads,
+            class: self.spec.class,
         };
         Some(worker::run(py, spec))
     }

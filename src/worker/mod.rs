@@ -4,9 +4,11 @@
 //! graceful and immediate stop.
 
 pub mod body;
+pub mod class;
 pub mod conn;
 pub mod executor;
 pub mod heartbeat;
+pub mod hub;
 
 use crate::log::AccessLog;
 use crate::sock::{Listener, ListenerKind};
@@ -74,6 +76,8 @@ pub struct WorkerSpec {
     pub heartbeat: Heartbeat,
     /// App threads: 0 runs the app inline on the I/O thread (sync), N > 0 a pool (gthread).
     pub threads: usize,
+    /// Which executor runs the app (gevent, eventlet and tornado need their event loop).
+    pub class: class::WorkerClass,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +169,18 @@ pub fn load_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, String> {
 
 /// Runs a worker to completion; returns its exit status.
 pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
+    // An event-loop class patches the standard library before the app is imported (with
+    // --preload the app was imported in the master, unpatched, as in Gunicorn).
+    let driver = match spec.class.driver() {
+        Some(_) => match prepare_driver(py, spec.class) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                log_error!("Worker failed to boot: {msg}");
+                return WORKER_BOOT_ERROR;
+            }
+        },
+        None => None,
+    };
     let app = match spec.app {
         AppSource::Preloaded(app) => app,
         AppSource::Uri(uri) => match load_app(py, &uri) {
@@ -188,8 +204,19 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let heartbeat = spec.heartbeat;
     let threads = spec.threads;
     heartbeat.beat();
+    let inbox = match &driver {
+        Some(_) => match hub::Inbox::new() {
+            Ok(i) => Some(i),
+            Err(e) => {
+                log_error!("Worker failed to boot: cannot create the event loop's wake-up pipe: {e}");
+                return WORKER_BOOT_ERROR;
+            }
+        },
+        None => None,
+    };
+    let engine_inbox = inbox.clone();
 
-    py.detach(move || {
+    let engine = move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -197,7 +224,9 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
                 return WORKER_BOOT_ERROR;
             }
         };
-        let executor = if threads == 0 {
+        let executor = if let Some(inbox) = engine_inbox {
+            executor::Executor::hub(inbox, settings.worker_connections)
+        } else if threads == 0 {
             executor::Executor::inline()
         } else {
             match executor::Executor::pool(threads) {
@@ -228,7 +257,52 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
         drop(rt);
         Python::attach(|_py| drop(shared));
         code
-    })
+    };
+    match (driver, inbox) {
+        (Some(driver), Some(inbox)) => run_with_loop(py, driver.bind(py), inbox, engine),
+        _ => py.detach(engine),
+    }
+}
+
+/// Imports the class's driver and lets it patch the process (monkey-patching for gevent and
+/// eventlet); the error is the message to log.
+fn prepare_driver(py: Python<'_>, class: class::WorkerClass) -> Result<Py<PyAny>, String> {
+    let Some((module, name)) = class.driver() else { return Err(format!("{} has no driver", class.name())) };
+    let driver = py
+        .import(module)
+        .and_then(|m| m.getattr(name))
+        .map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    driver.call_method0("patch").map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    Ok(driver.unbind())
+}
+
+/// Runs the engine on its own thread while this (main) thread runs the class's event loop:
+/// the app was imported here, so objects it created at import (sockets, locks bound to the
+/// hub) belong to this thread's hub, and the loop sees the main thread it expects.
+fn run_with_loop<F>(py: Python<'_>, driver: &Bound<'_, PyAny>, inbox: Arc<hub::Inbox>, engine: F) -> i32
+where
+    F: FnOnce() -> i32 + Send + 'static,
+{
+    let handle = match std::thread::Builder::new().name("ferrocorn-engine".into()).spawn(engine) {
+        Ok(h) => h,
+        Err(e) => {
+            log_error!("Worker failed to boot: cannot start the I/O engine thread: {e}");
+            return WORKER_BOOT_ERROR;
+        }
+    };
+    if let Err(msg) = hub::serve(py, driver, inbox) {
+        // Requests waiting on the loop can never finish: exit so the master starts a new
+        // worker.
+        crate::log_critical!("The worker's event loop stopped: {msg}");
+        std::process::exit(1);
+    }
+    match py.detach(|| handle.join()) {
+        Ok(code) => code,
+        Err(_) => {
+            crate::log_critical!("the I/O engine thread panicked");
+            1
+        }
+    }
 }
 
 /// What ended the engine.
@@ -276,6 +350,7 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>) -> i32 {
             let mut tick = tokio::time::interval(sh.settings.tick);
             loop {
                 tick.tick().await;
+                sh.executor.responsive().await;
                 sh.heartbeat.beat();
             }
         });
