@@ -9,6 +9,7 @@ pub mod conn;
 pub mod executor;
 pub mod heartbeat;
 pub mod hub;
+pub mod tornado;
 
 use crate::log::AccessLog;
 use crate::sock::{Listener, ListenerKind};
@@ -91,6 +92,15 @@ pub enum Lifecycle {
 pub struct AppState {
     pub app: Py<PyAny>,
     pub ctx: WsgiContext,
+    pub kind: AppKind,
+}
+
+/// The protocol the app speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    Wsgi,
+    /// A `tornado.web.Application`, served on the Tornado loop (`-k tornado`).
+    Tornado,
 }
 
 /// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
@@ -191,6 +201,16 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
             }
         },
     };
+    let (app, kind) = match &driver {
+        Some(d) => match adapt_app(py, d.bind(py), app) {
+            Ok(pair) => pair,
+            Err(msg) => {
+                log_error!("{msg}");
+                return APP_LOAD_ERROR;
+            }
+        },
+        None => (app, AppKind::Wsgi),
+    };
     let ctx = match WsgiContext::new(py, spec.wsgi) {
         Ok(c) => c,
         Err(e) => {
@@ -238,7 +258,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
             }
         };
         let shared = Rc::new(Shared {
-            app: Arc::new(AppState { app, ctx }),
+            app: Arc::new(AppState { app, ctx, kind }),
             executor,
             settings,
             access_log,
@@ -274,6 +294,14 @@ fn prepare_driver(py: Python<'_>, class: class::WorkerClass) -> Result<Py<PyAny>
         .map_err(|e| crate::wsgi::format_exception(py, &e))?;
     driver.call_method0("patch").map_err(|e| crate::wsgi::format_exception(py, &e))?;
     Ok(driver.unbind())
+}
+
+/// Lets the class's driver say what the app is: the tornado class serves a
+/// `tornado.web.Application` natively and unwraps a `WSGIContainer` to its WSGI app.
+fn adapt_app(py: Python<'_>, driver: &Bound<'_, PyAny>, app: Py<PyAny>) -> Result<(Py<PyAny>, AppKind), String> {
+    let adapted = driver.call_method1("adapt", (app,)).map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    let (app, native): (Py<PyAny>, bool) = adapted.extract().map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    Ok((app, if native { AppKind::Tornado } else { AppKind::Wsgi }))
 }
 
 /// Runs the engine on its own thread while this (main) thread runs the class's event loop:

@@ -67,6 +67,12 @@ class HubWorker(Worker):
         pass
 
     @classmethod
+    def adapt(cls, app):
+        """Returns ``(app, native)``: ``native`` is true for an app the class serves in its own
+        protocol rather than WSGI."""
+        return app, False
+
+    @classmethod
     def serve(cls, inbox):
         raise NotImplementedError
 
