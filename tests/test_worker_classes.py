@@ -135,6 +135,8 @@ def test_tornado_native_handlers(serve):
         c.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
         r = c.read_response()
         assert r.body == b"hello" and r.header("X-Remote-Ip") == "127.0.0.1"
+        c.sendall(b"PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n" + b"x" * 3000)
+        assert c.read_response().body == b"got 3000"
         c.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
         r = c.read_response(method="HEAD")
         assert r.status == 405 and r.body == b""

@@ -48,6 +48,19 @@ class Echo(tornado.web.RequestHandler):
         self.write(self.request.body)
 
 
+@tornado.web.stream_request_body
+class Upload(tornado.web.RequestHandler):
+    def prepare(self):
+        self.received = 0
+
+    def data_received(self, chunk):
+        self.received += len(chunk)
+
+    def put(self):
+        self.write("got %d" % self.received)
+
+
 app = tornado.web.Application([
+    (r"/upload", Upload),
     (r"/", Hello), (r"/hold", Hold), (r"/stats", Stats), (r"/stream", Stream), (r"/echo", Echo),
 ])
