@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::{self, Command, Config, Key};
 use crate::log;
 use crate::sock::{self, BindOptions};
+use crate::worker::class::WorkerClass;
 use crate::worker::{self, WorkerSettings};
 use crate::wsgi::{AllowList, WsgiSettings};
 use ferrocorn_http::{HeaderMap, ParseOptions};
@@ -16,9 +17,6 @@ use std::time::Duration;
 /// Bodies up to this size stay in memory; larger ones spill to a temp file.
 const SPILL_THRESHOLD: usize = 1024 * 1024;
 
-/// Worker classes that exist in Gunicorn; the ones not listed in `SUPPORTED` are refused clearly.
-const KNOWN_CLASSES: &[&str] = &["sync", "gthread", "gevent", "eventlet", "tornado"];
-const SUPPORTED_CLASSES: &[&str] = &["sync", "gthread"];
 
 pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let command = match config::load(py, &argv) {
@@ -48,19 +46,8 @@ fn preflight(py: Python<'_>, cfg: &Config) -> Result<String, String> {
             if unsupported.len() == 1 { "it" } else { "them" },
         ));
     }
-    let class = worker_class(cfg);
-    if !SUPPORTED_CLASSES.contains(&class.as_str()) {
-        if KNOWN_CLASSES.contains(&class.as_str()) {
-            return Err(format!(
-                "worker class {class:?} is not supported yet by ferrocorn {}; use -k sync",
-                env!("CARGO_PKG_VERSION")
-            ));
-        }
-        return Err(format!(
-            "unknown worker class {class:?}; valid classes are: {}",
-            KNOWN_CLASSES.join(", ")
-        ));
-    }
+    let class = worker_class(cfg)?;
+    check_class_library(py, class)?;
     if cfg.bool(Key::Reload) && cfg.bool(Key::Preload) {
         return Err("--reload cannot be used with --preload: a preloaded app lives in the master, so \
                     new code would never be loaded; drop one of them"
@@ -100,16 +87,30 @@ fn prepare_process(py: Python<'_>, cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn worker_class(cfg: &Config) -> String {
-    let class = cfg.str(Key::WorkerClass).unwrap_or("sync").to_string();
-    let class = class.rsplit("workers.").next().unwrap_or(&class).trim_end_matches("Worker").to_ascii_lowercase();
-    let class = match class.as_str() {
-        "sync" | "" => "sync".to_string(),
-        "gthread" | "thread" | "threadworker" => "gthread".to_string(),
-        other => other.to_string(),
-    };
-    // The seed and Gunicorn: --threads above 1 with the sync class means gthread.
-    if class == "sync" && cfg.int(Key::Threads) > 1 { "gthread".to_string() } else { class }
+/// The `-k` class, with `--threads` > 1 turning sync into gthread (as Gunicorn does).
+fn worker_class(cfg: &Config) -> Result<WorkerClass, String> {
+    WorkerClass::parse(cfg.str(Key::WorkerClass).unwrap_or("sync"), cfg.int(Key::Threads)).map_err(|e| e.to_string())
+}
+
+/// Imports the class's driver module in the master, as Gunicorn imports its worker class: a
+/// missing gevent/eventlet/tornado is reported once, at start, with the command that fixes it.
+fn check_class_library(py: Python<'_>, class: WorkerClass) -> Result<(), String> {
+    let Some((module, _)) = class.driver() else { return Ok(()) };
+    match py.import(module) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let missing = py
+                .import("ferrocorn.workers")
+                .and_then(|m| m.getattr("MissingLibrary"))
+                .map(|cls| e.is_instance(py, &cls))
+                .unwrap_or(false);
+            if missing {
+                Err(e.value(py).to_string())
+            } else {
+                Err(format!("cannot load the {} worker class:\n{}", class.name(), crate::wsgi::format_exception(py, &e)))
+            }
+        }
+    }
 }
 
 fn check(py: Python<'_>, cfg: &Config) -> i32 {
@@ -223,12 +224,13 @@ fn build_spec(
     let forwarded_allow = AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
     let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
-    let class = worker_class(cfg);
-    // gthread runs the app on a pool; sync runs it inline on the I/O thread.
-    let threads = if class == "gthread" { cfg.int(Key::Threads).max(1) as usize } else { 0 };
+    let class = worker_class(cfg)?;
+    // gthread runs the app on a pool; sync runs it inline on the I/O thread; the event-loop
+    // classes ignore --threads, as in Gunicorn.
+    let threads = if class == WorkerClass::Gthread { cfg.int(Key::Threads).max(1) as usize } else { 0 };
     let wsgi = WsgiSettings {
         server_software: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")),
-        multithread: threads > 0,
+        multithread: class.multithread(),
         multiprocess: num_workers > 1,
         script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
         forwarded_allow,
@@ -275,7 +277,8 @@ fn build_spec(
         binds,
         bind_opts,
         num_workers,
-        worker_class: class,
+        worker_class: class.name().to_string(),
+        class,
         app_uri: uri,
         preloaded,
         worker_settings,

@@ -174,6 +174,14 @@ pub fn drain_pipe(fd: &impl AsRawFd) -> Vec<libc::c_int> {
     out
 }
 
+/// Writes one wake-up byte to a non-blocking pipe. A full pipe already holds a wake-up, so
+/// EAGAIN (and any other failure: the reader is gone) is ignored.
+pub fn wake(fd: &impl AsRawFd) {
+    let byte = 1u8;
+    // SAFETY: writes one byte from a valid local; the fd stays open for the call.
+    unsafe { libc::write(fd.as_raw_fd(), (&byte as *const u8).cast(), 1) };
+}
+
 /// Sends `sig` to `pid`; a process that is already gone is not an error.
 pub fn kill(pid: i32, sig: libc::c_int) {
     // SAFETY: kill has no memory arguments.

@@ -23,11 +23,18 @@ WORKERS = [
     # ferrocorn's sync worker keeps connections alive.
     pytest.param([], id="sync", marks=pytest.mark.beyond_gunicorn),
     pytest.param(["-k", "gthread", "--threads", "4"], id="gthread"),
+    # Gunicorn's own gevent/eventlet/tornado workers differ from its gthread corpus results
+    # (tornado parses with Tornado); ferrocorn's engine parses for every class.
+    pytest.param(["-k", "gevent"], id="gevent", marks=pytest.mark.beyond_gunicorn),
+    pytest.param(["-k", "eventlet"], id="eventlet", marks=pytest.mark.beyond_gunicorn),
+    pytest.param(["-k", "tornado"], id="tornado", marks=pytest.mark.beyond_gunicorn),
 ]
 
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_conformance(serve, tmp_path, worker):
+    if "-k" in worker and worker[1] in ("gevent", "eventlet", "tornado"):
+        pytest.importorskip(worker[1])
     kit = os.path.join(shared_dir(), "conformance")
     if not os.path.exists(os.path.join(kit, "check.py")):
         if os.environ.get("CI"):

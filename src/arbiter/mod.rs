@@ -47,6 +47,8 @@ pub struct MasterSpec {
     pub proc_name: String,
     /// App threads per worker: 0 = inline (sync), N = gthread pool.
     pub threads: usize,
+    /// The worker class (chooses the executor).
+    pub class: crate::worker::class::WorkerClass,
     pub daemon: bool,
     pub hooks: Arc<Hooks>,
     /// Workers switch to this user and group (the master keeps its own).
@@ -739,6 +741,7 @@ impl Arbiter {
             access_log,
             heartbeat: hb,
             threads: self.spec.threads,
+            class: self.spec.class,
             hooks,
             worker: obj,
             reload: self.spec.reload.clone(),

@@ -236,16 +236,21 @@ settings! {
     WorkerClass = "worker_class", WorkerProcesses, ["-k", "--worker-class"], m("STRING"), Store,
         K::Class, D::Str("sync"), true,
         "The kind of worker to run.",
-        "`sync` handles one request at a time per process; with `threads` above 1 it behaves as \
-         `gthread`. A dotted path to a worker class is also accepted.";
+        "One of `sync`, `gthread`, `gevent`, `eventlet` or `tornado` (see `docs/workers.md`). \
+         `sync` handles one request at a time per process; with `threads` above 1 it behaves as \
+         `gthread`. Gunicorn's spellings are accepted too: `egg:gunicorn#gevent`, \
+         `gunicorn.workers.ggevent.GeventWorker`, and the `ferrocorn.workers.*` class paths.";
     Threads = "threads", WorkerProcesses, ["--threads"], m("INT"), Store, K::Int, D::Int(1), true,
         "Threads per worker for handling requests.",
         "With more than one thread, a sync worker becomes a threaded worker that serves several \
-         requests concurrently within one process.";
+         requests concurrently within one process. Ignored by `gevent`, `eventlet` and \
+         `tornado`, as in Gunicorn.";
     WorkerConnections = "worker_connections", WorkerProcesses, ["--worker-connections"], m("INT"),
         Store, K::Int, D::Int(1000), true,
         "The most simultaneous clients one worker will hold.",
-        "Applies to workers that multiplex connections (threaded and asynchronous ones).";
+        "Applies to every class: past it, a worker stops accepting until a connection closes. \
+         For `gevent` and `eventlet` it is also how many requests may be in the application at \
+         once.";
     MaxRequests = "max_requests", WorkerProcesses, ["--max-requests"], m("INT"), Store, K::Int,
         D::Int(0), true,
         "Restart a worker after it has served this many requests.",

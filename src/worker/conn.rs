@@ -3,7 +3,7 @@
 //! only entered once a request is complete.
 
 use super::body::{read_body, BodyError};
-use super::{AppState, Lifecycle, Shared};
+use super::{AppKind, AppState, Lifecycle, Shared};
 use crate::log::{AccessRecord, Captured};
 use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
 use crate::hooks::Hook;
@@ -95,7 +95,10 @@ where
             Err(BodyError::Io(_)) | Err(BodyError::TimedOut) => return,
         };
 
-        let keep = handle(&mut stream, Arc::new(head), body, &conn, &sh).await;
+        let keep = match sh.app.kind {
+            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
+            AppKind::Tornado => super::tornado::handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
+        };
         sh.heartbeat.beat();
         if !keep {
             let _ = stream.shutdown().await;
@@ -185,7 +188,7 @@ async fn wait_for_head<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, 
     }
 }
 
-async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8], sh: &Shared) -> std::io::Result<()> {
+pub(super) async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8], sh: &Shared) -> std::io::Result<()> {
     let w = stream.write_all(data);
     match sh.settings.read_timeout() {
         Some(t) => tokio::time::timeout(t, w)
@@ -513,7 +516,7 @@ fn close_call(py: Python<'_>, mut call: AppCall, target: &[u8]) {
 
 /// Appends `data` to `wire` framed per `plan`; HEAD bodies are dropped, and a body longer than
 /// its Content-Length is cut (as Gunicorn does).
-fn frame_into(wire: &mut Vec<u8>, data: &[u8], plan: &ResponsePlan, is_head: bool, remaining: &mut Option<u64>, sent: &mut u64) {
+pub(super) fn frame_into(wire: &mut Vec<u8>, data: &[u8], plan: &ResponsePlan, is_head: bool, remaining: &mut Option<u64>, sent: &mut u64) {
     if data.is_empty() || is_head {
         return;
     }
@@ -538,7 +541,7 @@ fn frame_into(wire: &mut Vec<u8>, data: &[u8], plan: &ResponsePlan, is_head: boo
 }
 
 #[allow(clippy::too_many_arguments)]
-fn log_access(
+pub(super) fn log_access(
     sh: &Shared,
     head: &RequestHead,
     conn: &ConnInfo,

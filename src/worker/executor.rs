@@ -6,12 +6,17 @@
 //! Python threads while the engine keeps accepting, parsing and parking keep-alive connections,
 //! which cost no thread.
 //!
-//! A request keeps the same thread (its *lane*) from the app call to the last body chunk, so
-//! `threading.local` state set by the app is still there when its generator resumes.
+//! `Hub` (gevent, eventlet, tornado) hands each step to the event loop that owns the worker's
+//! main thread (see `hub.rs`); up to `worker_connections` requests are in the app at once, each
+//! in its own greenlet, and the engine keeps its own thread.
+//!
+//! A request keeps the same thread or greenlet (its *lane*) from the app call to the last body
+//! chunk, so `threading.local` state set by the app is still there when its generator resumes.
 
 use pyo3::prelude::*;
-use std::cell::RefCell;
-use std::sync::mpsc;
+use super::hub::{self, HubClient, Message};
+use std::cell::{Cell, RefCell};
+use std::sync::{mpsc, Arc};
 use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
 type Job = Box<dyn FnOnce(Python<'_>) + Send>;
@@ -19,6 +24,7 @@ type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 pub enum Executor {
     Inline { slot: Semaphore },
     Pool { lanes: Vec<mpsc::Sender<Job>>, free: RefCell<Vec<usize>>, slots: Semaphore },
+    Hub { client: HubClient, next_lane: Cell<u64>, slots: Semaphore },
 }
 
 /// The right to run one request's Python side, on one thread, until dropped.
@@ -30,8 +36,10 @@ pub struct Lane<'a> {
 
 impl Drop for Lane<'_> {
     fn drop(&mut self) {
-        if let Executor::Pool { free, .. } = self.exec {
-            free.borrow_mut().push(self.index);
+        match self.exec {
+            Executor::Pool { free, .. } => free.borrow_mut().push(self.index),
+            Executor::Hub { client, .. } => client.0.push(Message::LaneDone(self.index as u64)),
+            Executor::Inline { .. } => {}
         }
     }
 }
@@ -63,8 +71,24 @@ impl Executor {
         Ok(Executor::Pool { lanes, free: RefCell::new((0..threads).rev().collect()), slots: Semaphore::new(threads) })
     }
 
-    pub fn multithread(&self) -> bool {
-        matches!(self, Executor::Pool { .. })
+    /// Hands work to an event loop driven elsewhere (on the worker's main thread); `capacity`
+    /// requests may be in the app at once (`worker_connections`).
+    pub fn hub(inbox: Arc<hub::Inbox>, capacity: usize) -> Executor {
+        Executor::Hub { client: HubClient(inbox), next_lane: Cell::new(hub::DRIVER_LANE + 1), slots: Semaphore::new(capacity.max(1)) }
+    }
+
+    /// Resolves once the place where Python runs is free to run something: at once for
+    /// `Inline` and `Pool` (the engine's own loop is what the heartbeat measures), after a
+    /// round trip through the loop for `Hub`, so a greenlet that blocks the hub stops the
+    /// heartbeat and the master's timeout applies, as with Gunicorn's gevent worker.
+    pub async fn responsive(&self) {
+        if let Executor::Hub { client, .. } = self {
+            let (tx, rx) = oneshot::channel::<()>();
+            client.0.push(Message::Run { lane: hub::DRIVER_LANE, job: Box::new(move |_py| {
+                let _ = tx.send(());
+            }) });
+            let _ = rx.await;
+        }
     }
 
     /// Waits for a free lane.
@@ -79,6 +103,12 @@ impl Executor {
                 let permit = slots.acquire().await.expect("executor semaphore closed");
                 let index = free.borrow_mut().pop().expect("a permit always has a free lane");
                 Lane { exec: self, index, _permit: permit }
+            }
+            Executor::Hub { next_lane, slots, .. } => {
+                let permit = slots.acquire().await.expect("executor semaphore closed");
+                let id = next_lane.get();
+                next_lane.set(id + 1);
+                Lane { exec: self, index: id as usize, _permit: permit }
             }
         }
     }
@@ -103,6 +133,18 @@ impl Executor {
                 }
                 match rx.await {
                     Ok(r) => r,
+                    Err(_) => unreachable_thread(),
+                }
+            }
+            Executor::Hub { client, .. } => {
+                let (tx, rx) = oneshot::channel();
+                let job: hub::Job = Box::new(move |py| {
+                    let _ = tx.send(f(py));
+                });
+                client.0.push(Message::Run { lane: lane.index as u64, job });
+                match rx.await {
+                    Ok(r) => r,
+                    // The job was dropped unrun: the loop is gone.
                     Err(_) => unreachable_thread(),
                 }
             }

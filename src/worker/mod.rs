@@ -4,9 +4,12 @@
 //! graceful and immediate stop.
 
 pub mod body;
+pub mod class;
 pub mod conn;
 pub mod executor;
 pub mod heartbeat;
+pub mod hub;
+pub mod tornado;
 mod reload;
 
 use crate::hooks::{Hook, Hooks};
@@ -81,6 +84,8 @@ pub struct WorkerSpec {
     pub worker: Py<PyAny>,
     /// `--reload`: extra file patterns to watch besides imported modules.
     pub reload: Option<Vec<PathBuf>>,
+    /// Which executor runs the app (gevent, eventlet and tornado need their event loop).
+    pub class: class::WorkerClass,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,15 @@ pub struct AppState {
     pub request_hooks: bool,
     /// What each request keeps of its environ for the access log (`{var}e` atoms).
     pub access_capture: crate::log::EnvironCapture,
+    pub kind: AppKind,
+}
+
+/// The protocol the app speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    Wsgi,
+    /// A `tornado.web.Application`, served on the Tornado loop (`-k tornado`).
+    Tornado,
 }
 
 /// State shared by the tasks of one worker (single-threaded runtime, so `Rc`/`Cell`).
@@ -205,7 +219,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
 }
 
 fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
-    let inline = spec.threads == 0;
+    let inline = spec.class == class::WorkerClass::Sync;
     if inline {
         // The sync worker's app runs on this (main) thread, where a Python-level handler can
         // interrupt it: that is how a timed-out request gets worker_abort and a clean exit.
@@ -218,6 +232,18 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
             log_warning!("cannot install the SIGABRT handler: {e}");
         }
     }
+    // An event-loop class patches the standard library before the app is imported (with
+    // --preload the app was imported in the master, unpatched, as in Gunicorn).
+    let driver = match spec.class.driver() {
+        Some(_) => match prepare_driver(py, spec.class) {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                log_error!("Worker failed to boot: {msg}");
+                return WORKER_BOOT_ERROR;
+            }
+        },
+        None => None,
+    };
     let app = match spec.app {
         AppSource::Preloaded(app) => app,
         AppSource::Uri(uri) => match load_app(py, &uri) {
@@ -228,8 +254,17 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
             }
         },
     };
-    let wsgi = WsgiSettings { multithread: !inline, ..spec.wsgi };
-    let ctx = match WsgiContext::new(py, wsgi) {
+    let (app, kind) = match &driver {
+        Some(d) => match adapt_app(py, d.bind(py), app) {
+            Ok(pair) => pair,
+            Err(msg) => {
+                log_error!("{msg}");
+                return APP_LOAD_ERROR;
+            }
+        },
+        None => (app, AppKind::Wsgi),
+    };
+    let ctx = match WsgiContext::new(py, spec.wsgi) {
         Ok(c) => c,
         Err(e) => {
             log_error!("Worker failed to boot: {e}");
@@ -253,9 +288,20 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
     heartbeat.beat();
     heartbeat.mark_booted();
     let request_hooks = hooks.has(Hook::PreRequest) || hooks.has(Hook::PostRequest);
-    let app_state = Arc::new(AppState { app, ctx, hooks, worker: worker_obj, request_hooks, access_capture });
+    let app_state = Arc::new(AppState { app, ctx, hooks, worker: worker_obj, request_hooks, access_capture, kind });
+    let inbox = match &driver {
+        Some(_) => match hub::Inbox::new() {
+            Ok(i) => Some(i),
+            Err(e) => {
+                log_error!("Worker failed to boot: cannot create the event loop's wake-up pipe: {e}");
+                return WORKER_BOOT_ERROR;
+            }
+        },
+        None => None,
+    };
+    let engine_inbox = inbox.clone();
 
-    py.detach(move || {
+    let run_engine = move || {
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -263,7 +309,9 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
                 return WORKER_BOOT_ERROR;
             }
         };
-        let executor = if threads == 0 {
+        let executor = if let Some(inbox) = engine_inbox {
+            executor::Executor::hub(inbox, settings.worker_connections)
+        } else if threads == 0 {
             executor::Executor::inline()
         } else {
             match executor::Executor::pool(threads) {
@@ -296,8 +344,61 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
         drop(rt);
         Python::attach(|_py| drop(shared));
         code
-    })
+    };
+    match (driver, inbox) {
+        (Some(driver), Some(inbox)) => run_with_loop(py, driver.bind(py), inbox, run_engine),
+        _ => py.detach(run_engine),
+    }
 }
+
+fn prepare_driver(py: Python<'_>, class: class::WorkerClass) -> Result<Py<PyAny>, String> {
+    let Some((module, name)) = class.driver() else { return Err(format!("{} has no driver", class.name())) };
+    let driver = py
+        .import(module)
+        .and_then(|m| m.getattr(name))
+        .map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    driver.call_method0("patch").map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    Ok(driver.unbind())
+}
+
+/// Lets the class's driver say what the app is: the tornado class serves a
+/// `tornado.web.Application` natively and unwraps a `WSGIContainer` to its WSGI app.
+fn adapt_app(py: Python<'_>, driver: &Bound<'_, PyAny>, app: Py<PyAny>) -> Result<(Py<PyAny>, AppKind), String> {
+    let adapted = driver.call_method1("adapt", (app,)).map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    let (app, native): (Py<PyAny>, bool) = adapted.extract().map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    Ok((app, if native { AppKind::Tornado } else { AppKind::Wsgi }))
+}
+
+/// Runs the engine on its own thread while this (main) thread runs the class's event loop:
+/// the app was imported here, so objects it created at import (sockets, locks bound to the
+/// hub) belong to this thread's hub, and the loop sees the main thread it expects.
+fn run_with_loop<F>(py: Python<'_>, driver: &Bound<'_, PyAny>, inbox: Arc<hub::Inbox>, engine: F) -> i32
+where
+    F: FnOnce() -> i32 + Send + 'static,
+{
+    let handle = match std::thread::Builder::new().name("ferrocorn-engine".into()).spawn(engine) {
+        Ok(h) => h,
+        Err(e) => {
+            log_error!("Worker failed to boot: cannot start the I/O engine thread: {e}");
+            return WORKER_BOOT_ERROR;
+        }
+    };
+    if let Err(msg) = hub::serve(py, driver, inbox) {
+        // Requests waiting on the loop can never finish: exit so the master starts a new
+        // worker.
+        crate::log_critical!("The worker's event loop stopped: {msg}");
+        std::process::exit(1);
+    }
+    match py.detach(|| handle.join()) {
+        Ok(code) => code,
+        Err(_) => {
+            crate::log_critical!("the I/O engine thread panicked");
+            1
+        }
+    }
+}
+
+
 
 async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<PathBuf>>, inline: bool) -> i32 {
     for l in listeners {
@@ -335,6 +436,7 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
             let mut tick = tokio::time::interval(sh.settings.tick);
             loop {
                 tick.tick().await;
+                sh.executor.responsive().await;
                 sh.heartbeat.beat();
             }
         });

@@ -1,0 +1,114 @@
+"""Worker classes, chosen with ``-k/--worker-class`` as in Gunicorn.
+
+The Rust I/O engine accepts, parses and buffers for every class; a class only decides where
+the application runs. ``sync`` and ``gthread`` need no Python here. ``gevent``, ``eventlet``
+and ``tornado`` own the worker's main thread with their event loop, and these modules hold
+the part that must be Python: patching the standard library, and running the loop that takes
+work from the engine (see ``docs/workers.md``).
+
+The class paths accepted by ``-k`` mirror Gunicorn's: ``ferrocorn.workers.ggevent.GeventWorker``
+(or ``gunicorn.workers.ggevent.GeventWorker``, ``gevent``, ``egg:gunicorn#gevent``).
+"""
+
+
+class MissingLibrary(Exception):
+    """The library a worker class runs on is not installed (or too old); ``str()`` says how
+    to install it."""
+
+
+def require(module, package, minimum=None, version_attr="__version__"):
+    """Imports ``module`` for a worker class, or raises MissingLibrary with the pip command."""
+    import importlib
+
+    try:
+        lib = importlib.import_module(module)
+    except ImportError:
+        raise MissingLibrary(
+            "the %s worker class needs %s, which is not installed; install it with: pip install %s"
+            % (package, package, package)
+        ) from None
+    if minimum is not None:
+        found = _version_tuple(getattr(lib, version_attr, "0"))
+        if found < minimum:
+            raise MissingLibrary(
+                "the %s worker class needs %s %s or newer (found %s); upgrade it with: "
+                "pip install --upgrade %s"
+                % (package, package, ".".join(map(str, minimum)), getattr(lib, version_attr, "?"), package)
+            )
+    return lib
+
+
+def _version_tuple(text):
+    parts = []
+    for piece in str(text).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+class Worker:
+    """Base of ferrocorn's worker classes; the engine, not this object, serves requests."""
+
+    #: The ``-k`` short name.
+    name = None
+
+
+class HubWorker(Worker):
+    """A class whose event loop runs the application on the worker's main thread.
+
+    The engine calls ``patch()`` after fork, before the application is imported, then
+    ``serve(inbox)`` until the worker stops.
+    """
+
+    @classmethod
+    def patch(cls):
+        pass
+
+    @classmethod
+    def adapt(cls, app):
+        """Returns ``(app, native)``: ``native`` is true for an app the class serves in its own
+        protocol rather than WSGI."""
+        return app, False
+
+    @classmethod
+    def serve(cls, inbox):
+        raise NotImplementedError
+
+
+def serve_lanes(inbox, wait_readable, spawn, make_queue):
+    """The loop shared by the greenlet classes.
+
+    ``inbox.take()`` returns ``(lane, job)`` pairs. Each lane is one request: its first job
+    spawns a greenlet that runs every job of that lane in order, so the request keeps its
+    greenlet (and greenlet-local state) until ``job`` is ``None``. Lane 0 runs here, in the
+    driver, for the engine's liveness ping. Returns when the engine has finished.
+    """
+    lanes = {}
+    fd = inbox.fileno()
+    while True:
+        wait_readable(fd)
+        batch = inbox.take()
+        if batch is None:
+            return
+        for lane, job in batch:
+            if lane == 0:
+                job()
+                continue
+            queue = lanes.get(lane)
+            if job is None:
+                if queue is not None:
+                    del lanes[lane]
+                    queue.put(None)
+            elif queue is None:
+                queue = lanes[lane] = make_queue()
+                spawn(_run_lane, queue, job)
+            else:
+                queue.put(job)
+
+
+def _run_lane(queue, job):
+    while job is not None:
+        job()
+        job = queue.get()

@@ -1,0 +1,161 @@
+//! The bridge between the I/O engine and an event-loop worker class (gevent, eventlet,
+//! tornado), whose loop owns the worker's main thread.
+//!
+//! The engine runs on its own OS thread and never takes the GIL to hand work over: it pushes a
+//! job onto a mutex-guarded queue and writes one byte to a non-blocking pipe. The Python driver
+//! (`ferrocorn.workers.*`) waits on that pipe *cooperatively* (a gevent/eventlet wait or an
+//! asyncio reader), so the loop keeps running other greenlets or callbacks until work arrives,
+//! then takes the whole queue in one call. A pipe is the one wake-up that is safe from a
+//! foreign thread for all three libraries: gevent's and eventlet's hub calls are not
+//! thread-safe, and a pipe needs no GIL on the sending side.
+//!
+//! Every message carries a lane id. The driver runs all jobs of one lane in one greenlet
+//! (spawned on the lane's first job, ended by [`Message::LaneDone`]), so a request keeps its
+//! greenlet, and its greenlet-local state, from the app call to the last body chunk. Lane 0 is
+//! the driver itself: short jobs that must not wait behind the app (the liveness ping).
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Python work for the loop thread.
+pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// The lane whose jobs the driver runs directly, outside any request greenlet.
+pub const DRIVER_LANE: u64 = 0;
+
+pub enum Message {
+    Run { lane: u64, job: Job },
+    /// The request on this lane is finished: its greenlet may end.
+    LaneDone(u64),
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Message>,
+    closed: bool,
+}
+
+/// The queue shared by the engine (producer) and the driver (consumer).
+pub struct Inbox {
+    queue: Mutex<Queue>,
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+}
+
+impl Inbox {
+    pub fn new() -> std::io::Result<Arc<Inbox>> {
+        let (wake_read, wake_write) = crate::sys::pipe()?;
+        Ok(Arc::new(Inbox { queue: Mutex::new(Queue::default()), wake_read, wake_write }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding this lock can only come from VecDeque itself; the queue is
+        // still consistent, so carry on with it.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a message and wakes the driver if it may be waiting.
+    pub fn push(&self, msg: Message) {
+        let was_empty = {
+            let mut q = self.lock();
+            let was_empty = q.items.is_empty();
+            q.items.push_back(msg);
+            was_empty
+        };
+        // The driver drains the pipe *before* taking the queue, so a non-empty queue always
+        // has a wake-up on its way or is about to be taken: one byte per batch is enough.
+        if was_empty {
+            crate::sys::wake(&self.wake_write);
+        }
+    }
+
+    /// Tells the driver to return from `serve` once it has taken what is queued.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        crate::sys::wake(&self.wake_write);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Drains the wake pipe, then takes every queued message; `None` once closed and empty.
+    fn take(&self) -> Option<Vec<Message>> {
+        crate::sys::drain_pipe(&self.wake_read);
+        let mut q = self.lock();
+        if q.items.is_empty() && q.closed {
+            return None;
+        }
+        Some(q.items.drain(..).collect())
+    }
+}
+
+/// The engine's handle: closing it (on drop, when the engine ends) stops the driver.
+pub struct HubClient(pub Arc<Inbox>);
+
+impl Drop for HubClient {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// What the Python driver sees of the inbox.
+#[pyclass(frozen, module = "ferrocorn._core")]
+pub struct HubInbox {
+    inner: Arc<Inbox>,
+}
+
+#[pymethods]
+impl HubInbox {
+    /// The pipe to wait on (readable when there may be work).
+    fn fileno(&self) -> i32 {
+        self.inner.wake_read.as_raw_fd()
+    }
+
+    /// Takes the queued work as `(lane, job)` pairs, `job` being `None` when the lane is
+    /// done; returns `None` when the engine has finished and the driver should return.
+    fn take<'py>(&self, py: Python<'py>) -> PyResult<Option<Vec<Bound<'py, PyTuple>>>> {
+        let Some(batch) = self.inner.take() else { return Ok(None) };
+        let mut out = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let (lane, job) = match msg {
+                Message::Run { lane, job } => (lane, Some(Py::new(py, HubJob { job: Mutex::new(Some(job)) })?)),
+                Message::LaneDone(lane) => (lane, None),
+            };
+            out.push(PyTuple::new(py, [lane.into_pyobject(py)?.into_any(), job.into_pyobject(py)?.into_any()])?);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// One job, callable once from Python (in whichever greenlet the driver chose).
+#[pyclass(frozen, module = "ferrocorn._core")]
+pub struct HubJob {
+    job: Mutex<Option<Job>>,
+}
+
+#[pymethods]
+impl HubJob {
+    fn __call__(&self, py: Python<'_>) {
+        // Take the job out before running it: the app may switch greenlets inside, and no
+        // lock may be held across a switch.
+        let job = self.job.lock().ok().and_then(|mut j| j.take());
+        if let Some(job) = job {
+            job(py);
+        }
+    }
+}
+
+/// Runs the class's driver on this (the main) thread until the engine closes the inbox.
+/// Returns an error text when the driver stopped on its own (it raised, or returned early).
+pub fn serve(py: Python<'_>, driver: &Bound<'_, PyAny>, inbox: Arc<Inbox>) -> Result<(), String> {
+    let handle = Py::new(py, HubInbox { inner: inbox.clone() }).map_err(|e| e.to_string())?;
+    match driver.call_method1("serve", (handle,)) {
+        Ok(_) if inbox.is_closed() => Ok(()),
+        Ok(_) => Err("the event loop returned while the worker was still running".into()),
+        Err(e) => Err(crate::wsgi::format_exception(py, &e)),
+    }
+}
