@@ -170,6 +170,16 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         None
     };
 
+    // Certificates and keys are checked before anything is bound: a bad path or a key that does
+    // not match its certificate stops the server here.
+    let tls = match crate::tls::TlsSettings::from_config(py, &cfg).and_then(|s| s.map(|s| crate::tls::Tls::load(py, s)).transpose()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 1;
+        }
+    };
+
     let mut addrs = Vec::new();
     for b in cfg.list(Key::Bind) {
         match sock::parse_bind(b) {
@@ -209,6 +219,8 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
     let threads = if class == "gthread" { cfg.int(Key::Threads).max(1) as usize } else { 0 };
     let secure_scheme_headers = cfg.pairs(Key::SecureSchemeHeaders).to_vec();
     let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
+    let forwarder_headers: Vec<String> = cfg.list(Key::ForwarderHeaders).iter().map(|s| s.trim().to_string()).collect();
+    let (worker_forwarded_allow, wsgi_forwarders) = (forwarded_allow.clone(), forwarder_headers.clone());
     let make_wsgi = Box::new(move || WsgiSettings {
         server_software: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")),
         multithread: threads > 0,
@@ -216,6 +228,7 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         script_name: script_name.clone(),
         forwarded_allow: forwarded_allow.clone(),
         secure_scheme_headers: secure_scheme_headers.clone(),
+        forwarder_headers: wsgi_forwarders.clone(),
     });
 
     let timeout = secs(cfg.int(Key::Timeout));
@@ -233,6 +246,11 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         permit_unconventional_http_method: cfg.bool(Key::PermitUnconventionalHttpMethod),
         casefold_http_method: cfg.bool(Key::CasefoldHttpMethod),
         header_map,
+        forwarder_headers: Vec::new(),
+    };
+    let parse_trusted = ParseOptions {
+        forwarder_headers: forwarder_headers.iter().map(|n| n.as_bytes().into()).collect(),
+        ..parse.clone()
     };
     let worker_settings = WorkerSettings {
         parse,
@@ -240,8 +258,11 @@ fn serve(py: Python<'_>, cfg: Config) -> i32 {
         io_timeout: if timeout == 0 { None } else { Some(Duration::from_secs(timeout)) },
         max_requests: secs(cfg.int(Key::MaxRequests)),
         worker_connections: cfg.int(Key::WorkerConnections).max(1) as usize,
-        proxy_protocol: cfg.str(Key::ProxyProtocol).is_some_and(|m| m != "off"),
+        proxy_protocol: worker::ProxyMode::from_setting(cfg.str(Key::ProxyProtocol).unwrap_or("off")),
         proxy_allow,
+        forwarded_allow: worker_forwarded_allow,
+        parse_trusted,
+        tls,
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),

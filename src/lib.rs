@@ -8,6 +8,7 @@ pub mod config;
 pub mod sock;
 pub mod sys;
 pub mod log;
+pub mod tls;
 pub mod arbiter;
 pub mod worker;
 pub mod wsgi;
