@@ -36,6 +36,7 @@ def https_get(addr, ctx, path="/", timeout=harness.IO_TIMEOUT):
     """One HTTPS request; returns (status, headers dict, body, ssl socket facts)."""
     with socket.create_connection(addr, timeout=timeout) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            facts = {"alpn": s.selected_alpn_protocol(), "version": s.version(), "cipher": s.cipher()[0]}
             s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path).encode())
             data = b""
             deadline = time.monotonic() + timeout
@@ -44,7 +45,6 @@ def https_get(addr, ctx, path="/", timeout=harness.IO_TIMEOUT):
                 if not chunk:
                     break
                 data += chunk
-            facts = {"alpn": s.selected_alpn_protocol(), "version": s.version(), "cipher": s.cipher()[0]}
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
@@ -67,6 +67,8 @@ def start_tls(serve, pki, *args, app="echo:app"):
     return srv
 
 
+# Gunicorn offers no ALPN unless http_protocols lists h2.
+@pytest.mark.beyond_gunicorn
 def test_https_python_client_sees_https_scheme_and_alpn(serve, pki):
     srv = start_tls(serve, pki)
     status, headers, body, facts = https_get(srv.addr, client_context(pki, cert=False), "/x?y=1")
@@ -78,6 +80,7 @@ def test_https_python_client_sees_https_scheme_and_alpn(serve, pki):
     assert facts["version"] in ("TLSv1.3", "TLSv1.2")
 
 
+@pytest.mark.beyond_gunicorn  # keep-alive on the sync worker
 def test_https_keep_alive_and_tls12(serve, pki):
     srv = start_tls(serve, pki)
     ctx = client_context(pki, cert=False, maximum=ssl.TLSVersion.TLSv1_2)
@@ -204,6 +207,7 @@ def test_ssl_context_hook_client_ca_and_verify_mode(serve, pki, tmp_path):
         raise AssertionError("hook's CERT_REQUIRED not honoured")
 
 
+@pytest.mark.beyond_gunicorn  # OpenSSL honours it; rustls cannot, so ferrocorn refuses
 def test_ssl_context_hook_that_cannot_be_honoured_is_refused(pki, tmp_path):
     conf = tmp_path / "tls.conf.py"
     conf.write_text(HOOK_SNI)
@@ -213,6 +217,8 @@ def test_ssl_context_hook_that_cannot_be_honoured_is_refused(pki, tmp_path):
     assert "sni_callback" in r.stderr and "rustls" in r.stderr
 
 
+# Gunicorn checks only that the files exist before it starts.
+@pytest.mark.beyond_gunicorn
 @pytest.mark.parametrize("case", ["missing_cert", "missing_key", "mismatch", "key_only", "no_ca",
                                   "bad_ciphers"])
 def test_bad_tls_setup_is_a_clear_startup_error(pki, tmp_path, case):
