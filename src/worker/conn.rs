@@ -177,6 +177,9 @@ async fn wait_for_head<S: AsyncRead + Unpin>(
     parse: &ParseOptions,
     first: bool,
 ) -> HeadWait {
+    // The whole head must arrive within `timeout` of its first byte (or of accept): a per-read
+    // deadline alone lets a client dribble a byte at a time forever (slowloris).
+    let mut head_deadline: Option<tokio::time::Instant> = None;
     loop {
         if !buf.is_empty() {
             match parse_request_head(buf, parse) {
@@ -200,8 +203,21 @@ async fn wait_for_head<S: AsyncRead + Unpin>(
                 r = read => if r.is_none() { return HeadWait::Closed },
                 _ = sh.drain.notified() => return HeadWait::Closed,
             }
-        } else if read_more(stream, buf, sh.settings.read_timeout()).await.is_none() {
-            return HeadWait::Closed;
+        } else {
+            let left = match sh.settings.read_timeout() {
+                Some(t) => {
+                    let deadline = *head_deadline.get_or_insert_with(|| tokio::time::Instant::now() + t);
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return HeadWait::Closed;
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            if read_more(stream, buf, left).await.is_none() {
+                return HeadWait::Closed;
+            }
         }
     }
 }
