@@ -228,13 +228,21 @@ fn build_spec(
     // gthread runs the app on a pool; sync runs it inline on the I/O thread; the event-loop
     // classes ignore --threads, as in Gunicorn.
     let threads = if class == WorkerClass::Gthread { cfg.int(Key::Threads).max(1) as usize } else { 0 };
+    // Certificates and keys are checked before anything is bound (and again on HUP, which is how
+    // certificates are reloaded): a bad path or a key that does not match its certificate stops
+    // the server at start, or keeps the running configuration on HUP.
+    let tls = crate::tls::TlsSettings::from_config(py, cfg)
+        .and_then(|s| s.map(|s| crate::tls::Tls::load(py, s)).transpose())
+        .map_err(|e| e.to_string())?;
+    let forwarder_headers: Vec<String> = cfg.list(Key::ForwarderHeaders).iter().map(|s| s.trim().to_string()).collect();
     let wsgi = WsgiSettings {
         server_software: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")),
         multithread: class.multithread(),
         multiprocess: num_workers > 1,
         script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
-        forwarded_allow,
+        forwarded_allow: forwarded_allow.clone(),
         secure_scheme_headers: cfg.pairs(Key::SecureSchemeHeaders).to_vec(),
+        forwarder_headers: forwarder_headers.clone(),
     };
 
     let timeout = secs(cfg.int(Key::Timeout));
@@ -252,15 +260,20 @@ fn build_spec(
         permit_unconventional_http_method: cfg.bool(Key::PermitUnconventionalHttpMethod),
         casefold_http_method: cfg.bool(Key::CasefoldHttpMethod),
         header_map,
+        forwarder_headers: Vec::new(),
     };
+    let parse_trusted = ParseOptions { forwarder_headers: forwarder_headers.iter().map(|n| n.as_bytes().into()).collect(), ..parse.clone() };
     let worker_settings = WorkerSettings {
         parse,
         keepalive: Duration::from_secs(secs(cfg.int(Key::Keepalive))),
         io_timeout: if timeout == 0 { None } else { Some(Duration::from_secs(timeout)) },
         max_requests: secs(cfg.int(Key::MaxRequests)),
         worker_connections: cfg.int(Key::WorkerConnections).max(1) as usize,
-        proxy_protocol: cfg.str(Key::ProxyProtocol).is_some_and(|m| m != "off"),
+        proxy_protocol: worker::ProxyMode::from_setting(cfg.str(Key::ProxyProtocol).unwrap_or("off")),
         proxy_allow,
+        forwarded_allow,
+        parse_trusted,
+        tls,
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),

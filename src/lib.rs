@@ -10,6 +10,7 @@ pub mod sock;
 pub mod sys;
 pub mod log;
 pub mod metrics;
+pub mod tls;
 pub mod arbiter;
 pub mod worker;
 pub mod wsgi;

@@ -522,7 +522,10 @@ settings! {
         "Receives the server object.";
     SslContext = "ssl_context", ServerHooks, [], NO_META, Store, K::Hook(2), D::None, true,
         "Called to build the `ssl.SSLContext` for TLS listeners.",
-        "Receives the config and a factory for the default context, and returns the context.";
+        "Receives the config and a factory for the default context, and returns the context. \
+         ferrocorn's TLS is rustls: it reads back what maps (certificate chain, CA files, \
+         `verify_mode`, minimum and maximum version, ciphers, ALPN) and refuses to start if the \
+         hook used something it cannot honour; see `docs/security.md`.";
 
     ProxyProtocol = "proxy_protocol", ServerMechanics, ["--proxy-protocol"], m("MODE"),
         Optional("auto"), K::ProxyProtocol, D::Str("off"), true,
@@ -542,33 +545,45 @@ settings! {
         "Front-end addresses allowed to speak the uwsgi protocol.",
         "A comma-separated list of IP addresses or networks, or `*`.";
 
-    Keyfile = "keyfile", Ssl, ["--keyfile"], m("FILE"), Store, K::Str, D::None, false,
+    Keyfile = "keyfile", Ssl, ["--keyfile"], m("FILE"), Store, K::Str, D::None, true,
         "The TLS private key file.",
-        "Setting it (with `certfile`) turns on TLS.";
-    Certfile = "certfile", Ssl, ["--certfile"], m("FILE"), Store, K::Str, D::None, false,
+        "An unencrypted PEM key (PKCS#8, PKCS#1 or SEC1). Setting it or `certfile` turns on TLS \
+         for every listener; when unset the key is read from `certfile`. Checked at start-up: a \
+         missing file or a key that does not match the certificate stops the server.";
+    Certfile = "certfile", Ssl, ["--certfile"], m("FILE"), Store, K::Str, D::None, true,
         "The TLS certificate file.",
-        "Setting it (with `keyfile`) turns on TLS.";
+        "PEM, the server certificate first, then any intermediates. Setting it turns on TLS \
+         (rustls, TLS 1.2 and 1.3, ALPN `http/1.1`); `wsgi.url_scheme` is then `https`.";
     SslVersion = "ssl_version", Ssl, ["--ssl-version"], NO_META, Store, K::SslVersion, D::Int(2),
-        false,
+        true,
         "Deprecated; ignored.",
-        "Gunicorn ignores it in favour of `ssl_context`; it is accepted so old files still load.";
-    CertReqs = "cert_reqs", Ssl, ["--cert-reqs"], NO_META, Store, K::Int, D::Int(0), false,
+        "Gunicorn ignores it in favour of `ssl_context`, and so does ferrocorn: it is accepted so \
+         old files still load. Set a minimum version with `context.minimum_version` in an \
+         `ssl_context` hook.";
+    CertReqs = "cert_reqs", Ssl, ["--cert-reqs"], NO_META, Store, K::Int, D::Int(0), true,
         "Whether clients must present a certificate.",
-        "`0` none, `1` optional, `2` required (Python's `ssl.VerifyMode`).";
-    CaCerts = "ca_certs", Ssl, ["--ca-certs"], m("FILE"), Store, K::Str, D::None, false,
+        "`0` none, `1` optional (verified when given), `2` required (Python's `ssl.VerifyMode`). \
+         `1` and `2` need `ca_certs`: unlike Python, the system CA store is never used.";
+    CaCerts = "ca_certs", Ssl, ["--ca-certs"], m("FILE"), Store, K::Str, D::None, true,
         "Certificate authorities used to verify clients.",
         "A PEM bundle.";
     SuppressRaggedEofs = "suppress_ragged_eofs", Ssl, ["--suppress-ragged-eofs"], NO_META, True,
-        K::Bool, D::Bool(true), false,
+        K::Bool, D::Bool(true), true,
         "Treat a TLS connection closed without notice as a normal end of data.",
-        "Passed to `ssl.wrap_socket`.";
+        "Accepted for compatibility: request bodies are always framed by length or chunking, so \
+         a close without TLS close_notify ends the connection either way and never shortens what \
+         the app reads.";
     DoHandshakeOnConnect = "do_handshake_on_connect", Ssl, ["--do-handshake-on-connect"], NO_META,
-        True, K::Bool, D::Bool(false), false,
+        True, K::Bool, D::Bool(false), true,
         "Complete the TLS handshake as soon as a connection is accepted.",
-        "Otherwise it happens on the first read.";
-    Ciphers = "ciphers", Ssl, ["--ciphers"], NO_META, Store, K::Str, D::None, false,
+        "Accepted for compatibility: ferrocorn always runs the handshake in the connection's own \
+         task right after accept, bounded by `timeout`, never on the accept loop or the app.";
+    Ciphers = "ciphers", Ssl, ["--ciphers"], NO_META, Store, K::Str, D::None, true,
         "The TLS cipher list, in OpenSSL syntax.",
-        "Python's defaults apply when unset.";
+        "Expanded by OpenSSL (through Python's `ssl`), then narrowed to the suites rustls \
+         implements: ECDHE with AES-GCM or ChaCha20-Poly1305 for TLS 1.2, and the three TLS 1.3 \
+         suites. A list that leaves none of them is a start-up error. rustls' defaults apply \
+         when unset.";
 
     HttpProtocols = "http_protocols", Http2, ["--http-protocols"], m("STRING"), Store,
         K::HttpProtocols, D::Str("h1"), false,
@@ -624,8 +639,11 @@ settings! {
     ForwarderHeaders = "forwarder_headers", ServerMechanics, ["--forwarder-headers"], NO_META,
         Store, K::CommaList, D::Str("SCRIPT_NAME,PATH_INFO"), true,
         "Environ variables a trusted proxy may set through headers.",
-        "A comma-separated list of upper-case names. Only honoured from addresses in \
-         `forwarded_allow_ips`; make sure the proxy never lets clients send them directly.";
+        "A comma-separated list of header names containing `_` (compared without regard to \
+         case; `*` means all). From addresses in `forwarded_allow_ips` (and unix-socket peers) \
+         these headers pass whatever `header_map` says, and a `SCRIPT_NAME` header sets the \
+         environ's `SCRIPT_NAME`; from anyone else they are handled by `header_map`. Make sure \
+         the proxy never lets clients send them directly.";
     HeaderMap = "header_map", ServerMechanics, ["--header-map"], NO_META, Store,
         K::Choice(&["drop", "refuse", "dangerous"]), D::Str("drop"), true,
         "What to do with headers whose names would collide in the environ.",
@@ -653,9 +671,11 @@ settings! {
         "Which HTTP parser Gunicorn's workers use.",
         "`auto`, `fast` or `python`; ferrocorn always uses its own parser.";
     RootPath = "root_path", ServerMechanics, ["--root-path"], m("STRING"), Store, K::Str,
-        D::Str(""), false,
+        D::Str(""), true,
         "The path prefix the application is mounted under (ASGI `root_path`).",
-        "Used when a proxy serves the application below a sub-path.";
+        "Used when a proxy serves the application below a sub-path. Gunicorn uses it for ASGI \
+         apps only; WSGI apps get their prefix from `SCRIPT_NAME` (the environment, or a trusted \
+         proxy's `SCRIPT_NAME` header), so for ferrocorn it is accepted and has no effect.";
 
     DirtyApps = "dirty_apps", DirtyArbiters, ["--dirty-app"], m("STRING"), Append, K::List,
         D::List(&[]), false,

@@ -3,13 +3,15 @@
 //! only entered once a request is complete.
 
 use super::body::{read_body, BodyError};
-use super::{AppKind, AppState, Lifecycle, Shared};
+use super::{AppKind, AppState, Lifecycle, ProxyMode, Shared};
 use crate::log::{AccessRecord, Captured};
 use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
 use crate::hooks::Hook;
 use crate::{log_debug, log_error, log_exception};
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
-use ferrocorn_http::{parse_proxy_header, parse_request_head, Framing, HttpError, Parsed, ProxyParsed, RequestHead, Version};
+use ferrocorn_http::{
+    parse_proxy_header, parse_request_head, Framing, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version,
+};
 use pyo3::prelude::*;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -35,12 +37,27 @@ where
 {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
 
-    let proxy_trusted = match &conn.peer {
-        Peer::Tcp(addr) => sh.settings.proxy_allow.allows(addr.ip()),
-        Peer::Unix => true,
+    // Unix-socket peers are local processes: trusted for both, as in Gunicorn.
+    let (proxy_trusted, forwarder_trusted) = match &conn.peer {
+        Peer::Tcp(addr) => (sh.settings.proxy_allow.allows(addr.ip()), sh.settings.forwarded_allow.allows(addr.ip())),
+        Peer::Unix => (true, true),
     };
-    if sh.settings.proxy_protocol && proxy_trusted {
+    // Only trusted forwarders may pass `forwarder_headers` (SCRIPT_NAME, ...) through.
+    let parse = if forwarder_trusted { &sh.settings.parse_trusted } else { &sh.settings.parse };
+    let mode = sh.settings.proxy_protocol;
+    if mode != ProxyMode::Off {
         match read_proxy_header(&mut stream, &mut buf, &sh).await {
+            // A version the mode does not accept is not a PROXY header: as HTTP it is malformed.
+            Ok(Some(info)) if !mode.accepts(info.version) => {
+                refuse(&mut stream, &HttpError::InvalidRequestLine).await;
+                return;
+            }
+            // Gunicorn answers 403 rather than letting an untrusted peer pick its own address.
+            Ok(Some(_)) if !proxy_trusted => {
+                log_debug!("PROXY header from untrusted {}", peer_text(&conn.peer));
+                refuse(&mut stream, &HttpError::ForbiddenProxyRequest).await;
+                return;
+            }
             Ok(Some(info)) => conn.proxy = Some(info),
             Ok(None) if !buf.is_empty() => {}
             Ok(None) => return,
@@ -53,7 +70,7 @@ where
 
     let mut first = true;
     loop {
-        let head = match wait_for_head(&mut stream, &mut buf, &sh, first).await {
+        let head = match wait_for_head(&mut stream, &mut buf, &sh, parse, first).await {
             HeadWait::Head(h) => h,
             HeadWait::Closed => return,
             HeadWait::Refused(e) => {
@@ -107,7 +124,7 @@ where
     }
 }
 
-fn peer_text(peer: &Peer) -> String {
+pub(crate) fn peer_text(peer: &Peer) -> String {
     match peer {
         Peer::Tcp(a) => a.to_string(),
         Peer::Unix => "unix socket".into(),
@@ -158,10 +175,19 @@ async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, time
     }
 }
 
-async fn wait_for_head<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, sh: &Shared, first: bool) -> HeadWait {
+async fn wait_for_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    sh: &Shared,
+    parse: &ParseOptions,
+    first: bool,
+) -> HeadWait {
+    // The whole head must arrive within `timeout` of its first byte (or of accept): a per-read
+    // deadline alone lets a client dribble a byte at a time forever (slowloris).
+    let mut head_deadline: Option<tokio::time::Instant> = None;
     loop {
         if !buf.is_empty() {
-            match parse_request_head(buf, &sh.settings.parse) {
+            match parse_request_head(buf, parse) {
                 Ok(Parsed::Complete { head, consumed }) => {
                     buf.drain(..consumed);
                     return HeadWait::Head(head);
@@ -182,8 +208,21 @@ async fn wait_for_head<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, 
                 r = read => if r.is_none() { return HeadWait::Closed },
                 _ = sh.drain.notified() => return HeadWait::Closed,
             }
-        } else if read_more(stream, buf, sh.settings.read_timeout()).await.is_none() {
-            return HeadWait::Closed;
+        } else {
+            let left = match sh.settings.read_timeout() {
+                Some(t) => {
+                    let deadline = *head_deadline.get_or_insert_with(|| tokio::time::Instant::now() + t);
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return HeadWait::Closed;
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            if read_more(stream, buf, left).await.is_none() {
+                return HeadWait::Closed;
+            }
         }
     }
 }

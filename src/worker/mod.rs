@@ -44,15 +44,47 @@ pub struct WorkerSettings {
     pub max_requests: u64,
     /// Open connections per worker before accepting pauses.
     pub worker_connections: usize,
-    pub proxy_protocol: bool,
+    pub proxy_protocol: ProxyMode,
     /// Peers allowed to send a PROXY header (`proxy_allow_ips`).
     pub proxy_allow: crate::wsgi::AllowList,
+    /// Peers trusted to set forwarding headers (`forwarded_allow_ips`); their requests are parsed
+    /// with `parse_trusted`, which keeps the `forwarder_headers` underscore fields.
+    pub forwarded_allow: crate::wsgi::AllowList,
+    pub parse_trusted: ParseOptions,
+    /// TLS on every listener when `certfile`/`keyfile` are set.
+    pub tls: Option<crate::tls::Tls>,
     /// Bodies larger than this go to a temporary file.
     pub spill_threshold: usize,
     pub tmp_upload_dir: Option<PathBuf>,
     pub server_header: Vec<u8>,
     /// Heartbeat period.
     pub tick: Duration,
+}
+
+/// `proxy_protocol`: which PROXY header versions are read from trusted peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    Off,
+    V1,
+    V2,
+    Auto,
+}
+
+impl ProxyMode {
+    /// From the table's canonical value (`off`, `v1`, `v2`, `auto`).
+    pub fn from_setting(s: &str) -> ProxyMode {
+        match s {
+            "v1" => ProxyMode::V1,
+            "v2" => ProxyMode::V2,
+            "auto" => ProxyMode::Auto,
+            _ => ProxyMode::Off,
+        }
+    }
+
+    pub fn accepts(self, v: ferrocorn_http::ProxyVersion) -> bool {
+        use ferrocorn_http::ProxyVersion;
+        matches!((self, v), (ProxyMode::Auto, _) | (ProxyMode::V1, ProxyVersion::V1) | (ProxyMode::V2, ProxyVersion::V2))
+    }
 }
 
 impl WorkerSettings {
@@ -560,7 +592,7 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<(String, S
                 let guard = OpenGuard::new(&sh);
                 let sh2 = sh.clone();
                 tokio::task::spawn_local(async move {
-                    conn::serve(stream, conn, sh2).await;
+                    serve_stream(stream, conn, sh2).await;
                     drop(guard);
                 });
             }
@@ -584,12 +616,32 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
                 let guard = OpenGuard::new(&sh);
                 let sh2 = sh.clone();
                 tokio::task::spawn_local(async move {
-                    conn::serve(stream, conn, sh2).await;
+                    serve_stream(stream, conn, sh2).await;
                     drop(guard);
                 });
             }
             Err(e) => accept_error(e).await,
         }
+    }
+}
+
+/// Serves one accepted connection, first completing the TLS handshake when TLS is on. The
+/// handshake runs here, in the connection's own task with its own deadline, so a slow or silent
+/// client holds only its own slot (Gunicorn wraps the socket the same way, then reads any PROXY
+/// header inside TLS).
+async fn serve_stream<S>(stream: S, mut conn: ConnInfo, sh: Rc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Some(tls) = sh.settings.tls.clone() else {
+        return conn::serve(stream, conn, sh).await;
+    };
+    match tls.handshake(stream).await {
+        Ok(s) => {
+            conn.tls = true;
+            conn::serve(s, conn, sh).await;
+        }
+        Err(e) => crate::log_debug!("{e} ({})", conn::peer_text(&conn.peer)),
     }
 }
 

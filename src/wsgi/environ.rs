@@ -147,6 +147,9 @@ pub struct WsgiSettings {
     pub forwarded_allow: AllowList,
     /// `secure_scheme_headers`: (header name, value meaning https).
     pub secure_scheme_headers: Vec<(String, String)>,
+    /// `forwarder_headers`: underscore headers a trusted proxy may send; a `SCRIPT_NAME` header
+    /// among them replaces the environment's SCRIPT_NAME, as in Gunicorn.
+    pub forwarder_headers: Vec<String>,
 }
 
 /// The per-worker environ template and the settings that shape each request's environ.
@@ -156,6 +159,8 @@ pub struct WsgiContext {
     forwarded_allow: AllowList,
     /// Upper-cased header names with the value that means https.
     secure_scheme_headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether a trusted peer's `SCRIPT_NAME` header is honoured (listed in forwarder_headers).
+    script_name_header: bool,
 }
 
 thread_local! {
@@ -213,6 +218,7 @@ impl WsgiContext {
             base: base.unbind(),
             script_name: settings.script_name,
             forwarded_allow: settings.forwarded_allow,
+            script_name_header: settings.forwarder_headers.iter().any(|h| h == "*" || h.eq_ignore_ascii_case("SCRIPT_NAME")),
             secure_scheme_headers: settings
                 .secure_scheme_headers
                 .into_iter()
@@ -274,9 +280,17 @@ impl WsgiContext {
         env.set_item(pyo3::intern!(py, "SERVER_PROTOCOL"), protocol)?;
 
         let mut host: Option<&[u8]> = None;
+        let mut script_name: Option<&[u8]> = None;
         let mut repeated = false;
+        // The parser passes underscore headers only from trusted forwarders (or with
+        // header_map=dangerous); checking trust here too keeps `dangerous` from letting any
+        // client choose SCRIPT_NAME, which Gunicorn would allow.
+        let forwarded_script_name = self.script_name_header && self.peer_trusted(&conn.peer);
         for h in &head.headers {
             let name = &*h.name;
+            if forwarded_script_name && name.eq_ignore_ascii_case(b"script_name") {
+                script_name = Some(&h.value);
+            }
             if name.eq_ignore_ascii_case(b"content-type") {
                 env.set_item(pyo3::intern!(py, "CONTENT_TYPE"), latin1_str(py, &h.value))?;
                 continue;
@@ -316,21 +330,22 @@ impl WsgiContext {
         env.set_item(pyo3::intern!(py, "SERVER_PORT"), server_port)?;
 
         let path = &*head.path;
-        let path_info = if self.script_name.is_empty() {
+        let script_name = script_name.unwrap_or(self.script_name.as_bytes());
+        let path_info = if script_name.is_empty() {
             path
         } else {
-            match path.strip_prefix(self.script_name.as_bytes()) {
+            match path.strip_prefix(script_name) {
                 Some(rest) => rest,
                 None => {
                     return Err(EnvironError::OutsideScriptName {
                         path: String::from_utf8_lossy(path).into_owned(),
-                        script_name: self.script_name.clone(),
+                        script_name: String::from_utf8_lossy(script_name).into_owned(),
                     });
                 }
             }
         };
         env.set_item(pyo3::intern!(py, "PATH_INFO"), latin1_str(py, path_info))?;
-        env.set_item(pyo3::intern!(py, "SCRIPT_NAME"), PyString::new(py, &self.script_name))?;
+        env.set_item(pyo3::intern!(py, "SCRIPT_NAME"), latin1_str(py, script_name))?;
 
         if let Some(proxy) = &conn.proxy {
             if let Some(src) = proxy.source {

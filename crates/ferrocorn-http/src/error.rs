@@ -83,6 +83,8 @@ pub enum HttpError {
     InvalidProxyLine,
     /// A malformed PROXY v2 binary header.
     InvalidProxyHeader,
+    /// A PROXY header from a peer outside `proxy_allow_ips` (Gunicorn's ForbiddenProxyRequest).
+    ForbiddenProxyRequest,
 }
 
 impl HttpError {
@@ -99,6 +101,8 @@ impl HttpError {
             UnsupportedTransferCoding => 501,
             // RFC 9110 section 15.6.6.
             UnsupportedVersion => 505,
+            // Gunicorn answers an untrusted PROXY header with 403.
+            ForbiddenProxyRequest => 403,
             InvalidRequestLine | InvalidMethod | InvalidTarget | InvalidVersion
             | UnexpectedEmptyLine | InvalidHeaderLine | InvalidHeaderName | InvalidHeaderValue
             | NulByte | BareLf | ObsoleteFolding | UnderscoreInHeaderName | DuplicateField
@@ -145,6 +149,7 @@ impl fmt::Display for HttpError {
             TrailersTooLarge => "trailer section exceeds the header limits",
             InvalidProxyLine => "invalid PROXY protocol v1 line",
             InvalidProxyHeader => "invalid PROXY protocol v2 header",
+            ForbiddenProxyRequest => "PROXY protocol header from a peer not in proxy_allow_ips",
         };
         f.write_str(msg)
     }

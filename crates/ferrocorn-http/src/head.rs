@@ -49,6 +49,10 @@ pub struct ParseOptions {
     pub casefold_http_method: bool,
     /// What to do with field names containing `_`.
     pub header_map: HeaderMap,
+    /// Field names containing `_` that are kept whatever `header_map` says (compared without
+    /// regard to case; `*` keeps all). Gunicorn's `forwarder_headers`: the caller fills this
+    /// only for peers in `forwarded_allow_ips`, so a trusted proxy can pass `SCRIPT_NAME`.
+    pub forwarder_headers: Vec<Box<[u8]>>,
 }
 
 impl Default for ParseOptions {
@@ -62,6 +66,7 @@ impl Default for ParseOptions {
             permit_unconventional_http_method: false,
             casefold_http_method: false,
             header_map: HeaderMap::Drop,
+            forwarder_headers: Vec::new(),
         }
     }
 }
@@ -573,13 +578,15 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
 
         // A name with `_` would collide with the `-` spelling once mapped to `HTTP_*` in the
         // WSGI environ (CVE-2015-0219 class of header spoofing); Gunicorn drops it by default.
-        if underscore {
+        let forwarded = underscore
+            && opts.forwarder_headers.iter().any(|f| &**f == b"*" || f.eq_ignore_ascii_case(name));
+        if underscore && !forwarded {
             match opts.header_map {
                 HeaderMap::Drop => continue,
                 HeaderMap::Refuse => return Err(HttpError::UnderscoreInHeaderName),
                 HeaderMap::Dangerous => {}
             }
-        } else {
+        } else if !underscore {
             note_field(name, &value, head.version, &mut facts, &mut head.expect_continue)?;
         }
         head.headers.push(Header { name: name.into(), value });
@@ -810,6 +817,22 @@ mod tests {
             Err(HttpError::UnderscoreInHeaderName)
         );
         assert!(ok(b"GET / HTTP/1.1\r\nA_B: c\r\n\r\n").0.headers.is_empty());
+        // forwarder_headers keeps the listed names (any case) even under refuse, and only them.
+        let trusted = ParseOptions {
+            header_map: HeaderMap::Refuse,
+            forwarder_headers: vec![b"SCRIPT_NAME".to_vec().into()],
+            ..Default::default()
+        };
+        let (h, _) = parse_all_ways(b"GET / HTTP/1.1\r\nScript_Name: /app\r\n\r\n", &trusted).unwrap();
+        assert_eq!((&*h.headers[0].name, &*h.headers[0].value), (&b"Script_Name"[..], &b"/app"[..]));
+        assert_eq!(
+            parse_all_ways(b"GET / HTTP/1.1\r\nX_Other: 1\r\n\r\n", &trusted).map(|_| ()),
+            Err(HttpError::UnderscoreInHeaderName)
+        );
+        // A forwarded name never counts as a framing field.
+        let any = ParseOptions { forwarder_headers: vec![b"*".to_vec().into()], ..Default::default() };
+        let (h, _) = parse_all_ways(b"GET / HTTP/1.1\r\nContent_Length: 5\r\n\r\n", &any).unwrap();
+        assert_eq!(h.framing, Framing::None);
     }
 
     #[test]

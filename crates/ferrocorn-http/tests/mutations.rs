@@ -75,6 +75,7 @@ fn mutated_requests_keep_the_invariants() {
             limit_request_line: 40,
             limit_request_fields: 3,
             limit_request_field_size: 30,
+            forwarder_headers: vec![b"SCRIPT_NAME".to_vec().into_boxed_slice()],
         },
     ];
     for round in 0..ROUNDS {

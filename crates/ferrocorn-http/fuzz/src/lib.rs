@@ -1,0 +1,2 @@
+//! Fuzz properties for ferrocorn-http; see `checks.rs`.
+pub mod checks;
