@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -473,7 +474,6 @@ class Load:
 
     def __init__(self, addr, threads=2, path="/", max_seconds=15.0, max_requests=3000,
                  pause=0.01, timeout=IO_TIMEOUT):
-        import threading
         self.addr = addr
         self.path = path
         self.timeout = timeout
@@ -526,3 +526,32 @@ class Load:
             return [r for r in self.results
                     if (started_before is None or r[0] < started_before)
                     and (r[2] != 200 or r[3] is not None)]
+
+
+def in_flight(srv, path, timeout=30):
+    """Start ``GET path`` on its own connection; returns (thread, result dict)."""
+    conn = connect(srv.addr, timeout=timeout)
+    conn.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: t\r\n\r\n")
+    result = {}
+
+    def read():
+        try:
+            result["r"] = conn.read_response(timeout=timeout)
+        except Exception as exc:  # judged by the test
+            result["e"] = exc
+        finally:
+            conn.close()
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return t, result
+
+
+def wait_marker(tmp_path, prefix, timeout=10):
+    """The app drops ``PREFIX-PID`` in FC_MARKER_DIR once a request is inside it: its pid."""
+    found = wait_for(lambda: [p for p in tmp_path.iterdir() if p.name.startswith(prefix + "-")],
+                     timeout, what="a request to reach the app (%s marker)" % prefix)
+    return int(found[0].name.rsplit("-", 1)[1])
+
+
+def marker_env(tmp_path):
+    return {"FC_MARKER_DIR": str(tmp_path)}

@@ -3,11 +3,10 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 
-from harness import get, pid_alive, request, run_cmd, wait_for, wait_gone, wait_workers
+from harness import get, request, run_cmd, wait_for, wait_workers
 
 HOOKS = {
     "on_starting": "server",

@@ -5,38 +5,12 @@ the tests marked ``beyond_gunicorn``.
 """
 import os
 import signal
-import threading
 import time
 
 import pytest
 
-from harness import (Load, connect, free_port, get, pid_alive, proc_children, proc_ppid,
-                     wait_for, wait_file, wait_gone, wait_workers)
-
-
-def in_flight(srv, path, timeout=30):
-    """Start ``GET path`` on its own connection; returns (thread, result dict)."""
-    conn = connect(srv.addr, timeout=timeout)
-    conn.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: t\r\n\r\n")
-    result = {}
-
-    def read():
-        try:
-            result["r"] = conn.read_response(timeout=timeout)
-        except Exception as exc:  # judged by the test
-            result["e"] = exc
-        finally:
-            conn.close()
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    return t, result
-
-
-def wait_marker(tmp_path, prefix, timeout=10):
-    """The app drops ``PREFIX-PID`` in FC_MARKER_DIR once a request is inside it: its pid."""
-    found = wait_for(lambda: [p for p in tmp_path.iterdir() if p.name.startswith(prefix + "-")],
-                     timeout, what="a request to reach the app (%s marker)" % prefix)
-    return int(found[0].name.rsplit("-", 1)[1])
+from harness import (Load, free_port, get, in_flight, marker_env, pid_alive, proc_children,
+                     proc_ppid, wait_for, wait_file, wait_gone, wait_marker, wait_workers)
 
 
 def assert_cut_short(result):
@@ -45,10 +19,6 @@ def assert_cut_short(result):
     connection without a response is as good."""
     r = result.get("r")
     assert r is None or r.status >= 500, "the interrupted request was answered: %r" % r
-
-
-def marker_env(tmp_path):
-    return {"FC_MARKER_DIR": str(tmp_path)}
 
 
 # ---------------------------------------------------------------------------------------------
