@@ -211,7 +211,10 @@ def _datagrams(sock, until, timeout=15):
         except socket.timeout:
             pass
         return any(until in g for g in got)
-    wait_for(poll, timeout, interval=0, what="%r on NOTIFY_SOCKET (got %r)" % (until, got))
+    try:
+        wait_for(poll, timeout, interval=0, what="%r on NOTIFY_SOCKET" % until)
+    except AssertionError as exc:
+        raise AssertionError("%s; got %r" % (exc, got))
     return got
 
 

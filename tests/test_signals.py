@@ -135,6 +135,18 @@ def test_hup_replaces_workers_and_rereads_config(serve, tmp_path):
     assert {a["__pid"] for a in answers} <= set(new)
 
 
+def test_hup_with_preload_keeps_the_preloaded_app(serve):
+    """With --preload the app is imported once in the master; HUP starts new workers from that
+    same import (Gunicorn does not re-import it on HUP)."""
+    srv = serve("lifecycle:app", "-w", "2", "--preload")
+    old = wait_workers(srv, 2)
+    tokens = {get(srv.addr, "/token").body for _ in range(4)}
+    assert len(tokens) == 1
+    srv.signal(signal.SIGHUP)
+    wait_workers(srv, 2, exclude=old)
+    assert {get(srv.addr, "/token").body for _ in range(4)} == tokens
+
+
 def test_ttin_adds_and_ttou_removes_a_worker_never_below_one(serve):
     srv = serve("lifecycle:app", "-w", "2")
     two = wait_workers(srv, 2)

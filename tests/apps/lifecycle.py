@@ -3,11 +3,14 @@
 /            -> "pid PID" (which worker answered)
 /sleep/S     -> sleeps S seconds, then answers; drops $FC_MARKER_DIR/sleeping-PID first
 /hang        -> sleeps 100 s (a hung request for --timeout); drops $FC_MARKER_DIR/hanging-PID
+/token       -> a random token drawn when this module was imported (which import served?)
 /orphan/S    -> double-forks a grandchild that sleeps S seconds and exits; its pid is the body.
                 The grandchild is orphaned at once, so it is re-parented to PID 1 (or a subreaper).
 """
 import os
 import time
+
+TOKEN = os.urandom(8).hex()
 
 
 def _mark(prefix):
@@ -55,6 +58,8 @@ def app(environ, start_response):
     elif parts[1:2] == ["hang"]:
         _mark("hanging")
         time.sleep(100)
+    elif parts[1:2] == ["token"]:
+        return _text(start_response, TOKEN)
     elif len(parts) > 2 and parts[1] == "orphan":
         return _text(start_response, "%d" % _orphan(float(parts[2])))
     return _text(start_response, "pid %d" % os.getpid())
