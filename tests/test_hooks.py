@@ -332,7 +332,9 @@ def test_hook_objects_expose_what_config_files_use(serve, tmp_path):
 
 
 def raising_config(tmp_path, hook):
-    text = "workers = 2\n"
+    # a short graceful timeout: Gunicorn loses a TERM that reaches a worker still booting
+    # (it has the master's queuing handler until then) and would wait the default 30 s
+    text = "workers = 2\ngraceful_timeout = 5\n"
     for name, params in HOOKS.items():
         body = ("raise RuntimeError('hook-boom-%s')" % name) if name == hook else "pass"
         text += "\n\ndef %s(%s):\n    %s\n" % (name, params, body)

@@ -141,6 +141,22 @@ def test_numeric_user_and_group(serve):
     assert _ids(w) == ([65534] * 4, [65534] * 4)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
+def test_initgroups_gives_workers_the_users_groups(serve):
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    srv = serve("lifecycle:app", "-w", "1", "-u", "nobody", "-g", "nogroup", "--initgroups")
+    [w] = wait_workers(srv, 1)
+    groups = sorted(int(g) for g in proc_status(w)["Groups"].split())
+    assert groups == sorted(set(os.getgrouplist("nobody", nogroup)))
+
+
+def test_worker_tmp_dir_is_accepted(serve, tmp_path):
+    """Gunicorn keeps its heartbeat file there; ferrocorn may use shared memory instead, so only
+    the setting's acceptance and a working server are checked."""
+    srv = serve("lifecycle:app", "-w", "1", "--worker-tmp-dir", str(tmp_path))
+    assert get(srv.addr).status == 200
+
+
 @pytest.mark.parametrize("umask, mode", [("007", 0o770), ("0o027", 0o750)])
 def test_umask_sets_the_unix_socket_mode(serve, tmp_path, umask, mode):
     path = str(tmp_path / "u.sock")
