@@ -57,6 +57,12 @@ fn preflight(py: Python<'_>, cfg: &Config) -> Result<String, String> {
         return Err("No application module specified.".into());
     };
     prepare_process(py, cfg)?;
+    // Import what workers run in Python now, in the master: it is shared copy-on-write, and a
+    // worker that drops privileges (-u/-g) may no longer be able to read the interpreter's
+    // own files to import them later.
+    for module in ["ferrocorn._app", "ferrocorn._hooks"] {
+        py.import(module).map_err(|e| format!("cannot import {module}: {e}"))?;
+    }
     Ok(uri.to_string())
 }
 
@@ -123,8 +129,8 @@ fn check(py: Python<'_>, cfg: &Config) -> i32 {
     };
     match worker::load_app(py, &uri) {
         Ok(_) => 0,
-        Err(msg) => {
-            eprintln!("Error: {msg}");
+        Err(e) => {
+            eprintln!("Error: {}", e.message());
             1
         }
     }
@@ -161,9 +167,9 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
     let preloaded = if cfg.bool(Key::Preload) {
         match worker::load_app(py, &uri) {
             Ok(app) => Some(app),
-            Err(msg) => {
-                crate::log_error!("{msg}");
-                return worker::APP_LOAD_ERROR;
+            Err(e) => {
+                crate::log_error!("{}", e.message());
+                return e.exit_code();
             }
         }
     } else {

@@ -119,6 +119,23 @@ impl Hooks {
         }
     }
 
+    /// Like [`Hooks::call`], but reports whether the hook succeeded (true when not configured):
+    /// for the hooks whose failure Gunicorn treats as fatal to a worker or a request.
+    pub fn call_checked<'py, A>(&self, py: Python<'py>, hook: Hook, args: A) -> bool
+    where
+        A: pyo3::call::PyCallArgs<'py>,
+    {
+        let i = Self::index(hook);
+        let Some(f) = &self.funcs[i] else { return true };
+        match f.bind(py).call1(args) {
+            Ok(_) => true,
+            Err(e) => {
+                log_error!("Exception in {} hook\n{}", ALL[i].2, format_exception(py, &e));
+                false
+            }
+        }
+    }
+
     /// Sets an attribute on the `server` object (pid, num_workers, ...).
     pub fn set_server<'py, V: IntoPyObject<'py>>(&self, py: Python<'py>, name: &str, value: V) {
         let _ = self.server.bind(py).setattr(name, value);

@@ -9,6 +9,8 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -390,3 +392,166 @@ def get(addr, path="/", headers=(), version="HTTP/1.0", timeout=IO_TIMEOUT):
     lines = ["GET %s %s" % (path, version), "Host: 127.0.0.1"]
     lines += ["%s: %s" % h for h in headers]
     return request(addr, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# process-tree and load helpers for the master life-cycle tests (signals, hooks, reload)
+
+
+def pid_alive(pid):
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def proc_ppid(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of its ``Name: value`` lines."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def proc_args(pid):
+    """The process title as ``ps -o args`` shows it (``setproctitle`` rewrites this)."""
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        raw = f.read()
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def wait_workers(srv, n, timeout=15, exclude=(), pid=None):
+    """Wait until the master (``srv`` or ``pid``) has exactly ``n`` live children, none of them
+    in ``exclude``; returns their pids."""
+    master = srv.pid if pid is None else pid
+    exclude = set(exclude)
+
+    def ok():
+        kids = [p for p in proc_children(master) if pid_alive(p)]
+        return len(kids) == n and not exclude & set(kids) and kids
+    try:
+        return wait_for(ok, timeout, what="%d workers of %d (not %s)" % (n, master,
+                                                                       sorted(exclude)))
+    except AssertionError as exc:
+        raise AssertionError("%s; children now %s\n%s" % (
+            exc, proc_children(master), srv.logs() if srv is not None else ""))
+
+
+def wait_gone(pids, timeout=15):
+    wait_for(lambda: not any(pid_alive(p) for p in pids), timeout,
+             what="pids %s to exit" % sorted(pids))
+
+
+def wait_file(path, pred=lambda text: bool(text), timeout=15, what=None):
+    """Poll a file until ``pred(text)`` holds; returns the text."""
+    def check():
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            return None
+        return text if pred(text) else None
+    return wait_for(check, timeout, what=what or "file %s" % path)
+
+
+class Load:
+    """A small, bounded request load on loopback: ``threads`` clients, each doing one request
+    per fresh connection (keep-alive off), pausing ``pause`` seconds between requests, until
+    stopped or ``max_seconds``/``max_requests``.
+
+    Every request is recorded with its start time and outcome, so a test can count only the
+    requests that started before some moment (e.g. a stop signal).
+    """
+
+    def __init__(self, addr, threads=2, path="/", max_seconds=15.0, max_requests=3000,
+                 pause=0.01, timeout=IO_TIMEOUT):
+        self.addr = addr
+        self.path = path
+        self.timeout = timeout
+        self.max_requests = max_requests
+        self.pause = pause
+        self.deadline = time.monotonic() + max_seconds
+        self.results = []  # (start, end, status or None, error or None, body)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(self.timeout + 5)
+
+    def count(self):
+        with self._lock:
+            return len(self.results)
+
+    def wait_count(self, n, timeout=15):
+        wait_for(lambda: self.count() >= n, timeout, what="%d requests of the load" % n)
+
+    def _run(self):
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            with self._lock:
+                if len(self.results) >= self.max_requests:
+                    return
+            start = time.monotonic()
+            status = error = body = None
+            try:
+                r = get(self.addr, self.path, timeout=self.timeout)
+                status, body = r.status, r.body
+            except Exception as exc:  # recorded, judged by the test
+                error = exc
+            with self._lock:
+                self.results.append((start, time.monotonic(), status, error, body))
+            self._stop.wait(self.pause)
+
+    def failures(self, started_before=None):
+        with self._lock:
+            return [r for r in self.results
+                    if (started_before is None or r[0] < started_before)
+                    and (r[2] != 200 or r[3] is not None)]
+
+
+def in_flight(srv, path, timeout=30):
+    """Start ``GET path`` on its own connection; returns (thread, result dict)."""
+    conn = connect(srv.addr, timeout=timeout)
+    conn.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: t\r\n\r\n")
+    result = {}
+
+    def read():
+        try:
+            result["r"] = conn.read_response(timeout=timeout)
+        except Exception as exc:  # judged by the test
+            result["e"] = exc
+        finally:
+            conn.close()
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return t, result
+
+
+def wait_marker(tmp_path, prefix, timeout=10):
+    """The app drops ``PREFIX-PID`` in FC_MARKER_DIR once a request is inside it: its pid."""
+    found = wait_for(lambda: [p for p in tmp_path.iterdir() if p.name.startswith(prefix + "-")],
+                     timeout, what="a request to reach the app (%s marker)" % prefix)
+    return int(found[0].name.rsplit("-", 1)[1])
+
+
+def marker_env(tmp_path):
+    return {"FC_MARKER_DIR": str(tmp_path)}

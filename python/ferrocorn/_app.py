@@ -17,7 +17,16 @@ import traceback
 
 
 class AppLoadError(Exception):
-    """The application could not be loaded; ``str()`` is the message for the user."""
+    """The application could not be loaded; ``str()`` is the message for the user.
+
+    Raised when the module imports but the named object is missing, not callable, or its
+    factory fails: Gunicorn's "App failed to load" (worker exit status 4).
+    """
+
+
+class AppImportError(AppLoadError):
+    """The module itself could not be imported (missing, syntax error, error at import time):
+    a worker boot failure in Gunicorn's terms (worker exit status 3)."""
 
 
 def _parse_target(target, uri):
@@ -59,18 +68,15 @@ def import_app(uri):
 
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        # Only a missing top-level module is the user's naming mistake; an ImportError raised
-        # from inside their code deserves its traceback.
-        if getattr(exc, "name", None) == module_name and exc.__traceback__.tb_next is None:
-            raise AppLoadError("No module named %r (cwd is on sys.path: %s)." % (module_name, sys.path[0] or ".")) from None
-        raise AppLoadError(
-            "Failed to import %r:\n%s" % (module_name, traceback.format_exc().rstrip())
-        ) from None
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise AppImportError(
+                "No module named %r (looked in the working directory %s and sys.path; see --chdir and --pythonpath)."
+                % (module_name, sys.path[0] or ".")
+            ) from None
+        raise AppImportError("Failed to import %r:\n%s" % (module_name, traceback.format_exc().rstrip())) from None
     except BaseException:
-        raise AppLoadError(
-            "Failed to import %r:\n%s" % (module_name, traceback.format_exc().rstrip())
-        ) from None
+        raise AppImportError("Failed to import %r:\n%s" % (module_name, traceback.format_exc().rstrip())) from None
 
     try:
         app = getattr(module, name)

@@ -5,6 +5,9 @@ Config files written for Gunicorn read a handful of attributes from these (``ser
 attributes current; they hold plain data, never a socket.
 """
 
+import glob
+import signal
+import sys
 import traceback
 
 from ferrocorn import _core
@@ -213,32 +216,40 @@ class Response:
 __all__ = ["Log", "Config", "Server", "Worker", "Request", "Response", "Setting"]
 
 
-def install_abort_handler(worker, hook):
-    """SIGABRT (the master's timeout) in a sync worker: run ``worker_abort``, then exit.
+def install_sync_handlers(worker, worker_int, worker_abort, wakeup_fd):
+    """INT/QUIT and SIGABRT (the master's timeout) in a sync worker, as Gunicorn's worker has them.
 
-    A Python-level handler runs in the main thread between bytecodes, which is where a sync
-    worker's stuck application is; ``sys.exit`` unwinds it like Gunicorn's worker does.
+    The sync class runs the app on the main thread, where a Python-level handler can interrupt a
+    stuck request: the hook runs, then ``sys.exit`` unwinds the app and the worker exits. The
+    wake-up fd lets the idle event loop run the handlers at once, too.
     """
-    import signal
-    import sys
 
-    def on_abort(signum, frame):
-        worker.alive = False
-        worker.aborted = True
+    def run_hook(hook, name):
         if hook is not None:
             try:
                 hook(worker)
             except Exception:
-                _core.log(40, "Exception in worker_abort hook\n" + traceback.format_exc().rstrip())
+                _core.log(40, "Exception in %s hook\n%s" % (name, traceback.format_exc().rstrip()))
+
+    def on_quit(signum, frame):
+        worker.alive = False
+        run_hook(worker_int, "worker_int")
+        sys.exit(0)
+
+    def on_abort(signum, frame):
+        worker.alive = False
+        worker.aborted = True
+        run_hook(worker_abort, "worker_abort")
         sys.exit(1)
 
+    signal.signal(signal.SIGINT, on_quit)
+    signal.signal(signal.SIGQUIT, on_quit)
     signal.signal(signal.SIGABRT, on_abort)
+    signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
 
 
 def module_files():
     """Source files of every imported module (what ``--reload`` watches)."""
-    import sys
-
     files = []
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
@@ -248,8 +259,6 @@ def module_files():
 
 
 def expand_globs(patterns):
-    import glob
-
     out = []
     for p in patterns:
         out.extend(glob.glob(p, recursive=True) or [])

@@ -193,7 +193,10 @@ impl Arbiter {
             }
             crate::metrics::workers(self.workers.len());
             let fd = &self.sig_read;
-            let _ = py.detach(|| sys::wait_readable(fd, 1000));
+            // Under --reload (a development setting) poll faster, so a booted generation
+            // replaces the old one without a visible overlap.
+            let tick = if self.spec.reload.is_some() { 200 } else { 1000 };
+            let _ = py.detach(|| sys::wait_readable(fd, tick));
             for sig in sys::drain_pipe(&self.sig_read) {
                 if let Some(code) = self.handle_signal(py, sig) {
                     return Outcome::Worker(code);
@@ -358,7 +361,9 @@ impl Arbiter {
     fn stop(&mut self, py: Python<'_>, graceful: bool) {
         let now = sys::monotonic_ms();
         let (graceful, deadline) = match self.state {
-            State::Stopping { graceful: was, deadline } => (was && graceful, deadline),
+            // Any second stop signal escalates a graceful stop (Gunicorn escalates only on
+            // INT/QUIT; an operator sending TERM twice means "now" too).
+            State::Stopping { deadline, .. } => (false, deadline),
             State::Running => {
                 sys::sd_notify("STOPPING=1");
                 // Stop listening in the master (workers keep their copies until they drain).
@@ -712,7 +717,10 @@ impl Arbiter {
         }
         sys::set_proc_title(&format!("ferrocorn: worker [{}]", self.spec.proc_name));
         let _ = obj.bind(py).setattr("pid", sys::getpid());
-        hooks.call(py, Hook::PostFork, (hooks.server.clone_ref(py), obj.clone_ref(py)));
+        // Gunicorn treats a failing post_fork as a failed boot.
+        if !hooks.call_checked(py, Hook::PostFork, (hooks.server.clone_ref(py), obj.clone_ref(py))) {
+            return Some(WORKER_BOOT_ERROR);
+        }
         if let Err(e) = sys::drop_privileges(self.spec.uid, self.spec.gid, self.spec.initgroups) {
             log_error!("Worker failed to boot: cannot switch to uid {} gid {}: {e}", self.spec.uid, self.spec.gid);
             return Some(WORKER_BOOT_ERROR);

@@ -258,9 +258,20 @@ enum Started {
 struct RequestHookState {
     req: Py<PyAny>,
     environ: Py<PyAny>,
+    /// Requests this worker has handled, this one included (`worker.nr` in post_request).
+    nr: u64,
 }
 
-fn run_pre_request(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &ConnInfo, environ: &Bound<'_, pyo3::types::PyDict>, nr: u64) -> Option<RequestHookState> {
+/// Builds `req` and calls pre_request. `Err` means the hook raised: as in Gunicorn, the request is
+/// answered with a 500 and the app is not called.
+fn run_pre_request(
+    py: Python<'_>,
+    app: &AppState,
+    head: &RequestHead,
+    conn: &ConnInfo,
+    environ: &Bound<'_, pyo3::types::PyDict>,
+    nr: u64,
+) -> Result<Option<RequestHookState>, ()> {
     let scheme: String = environ.get_item("wsgi.url_scheme").ok().flatten().and_then(|s| s.extract().ok()).unwrap_or_default();
     let peer = match &conn.peer {
         Peer::Tcp(a) => a.to_string(),
@@ -270,12 +281,15 @@ fn run_pre_request(py: Python<'_>, app: &AppState, head: &RequestHead, conn: &Co
         Ok(r) => r,
         Err(e) => {
             log_error!("cannot build the request object for hooks: {e}");
-            return None;
+            return Ok(None);
         }
     };
-    let _ = app.worker.bind(py).setattr("nr", nr);
-    app.hooks.call(py, Hook::PreRequest, (app.worker.clone_ref(py), req.clone()));
-    Some(RequestHookState { req: req.unbind(), environ: environ.clone().into_any().unbind() })
+    // Gunicorn counts the request after pre_request: nr is 0 for the first one here, 1 after.
+    let _ = app.worker.bind(py).setattr("nr", nr.saturating_sub(1));
+    if !app.hooks.call_checked(py, Hook::PreRequest, (app.worker.clone_ref(py), req.clone())) {
+        return Err(());
+    }
+    Ok(Some(RequestHookState { req: req.unbind(), environ: environ.clone().into_any().unbind(), nr }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -287,6 +301,7 @@ fn run_post_request(py: Python<'_>, app: &AppState, state: &RequestHookState, st
         ferrocorn_http::Version::Http10 => (1, 0),
         ferrocorn_http::Version::Http11 => (1, 1),
     };
+    let _ = app.worker.bind(py).setattr("nr", state.nr);
     match app.hooks.response(py, status, headers, length, sent, version) {
         Ok(resp) => app.hooks.call(
             py,
@@ -330,7 +345,14 @@ fn start_app(
             return (Started::Error(e.status()), None);
         }
     };
-    let hook_state = if app.request_hooks { run_pre_request(py, app, head, conn, &environ, nr) } else { None };
+    let hook_state = if app.request_hooks {
+        match run_pre_request(py, app, head, conn, &environ, nr) {
+            Ok(state) => state,
+            Err(()) => return (Started::Error(500), None),
+        }
+    } else {
+        None
+    };
     let started = call_app(py, app, head, environ.clone(), out, hook_state);
     // After the call, so keys that middleware added are seen (Gunicorn reads them at the end).
     *captured = app.access_capture.capture(&environ);

@@ -221,20 +221,44 @@ impl Shared {
     }
 }
 
-/// Imports the app named by `uri` through `ferrocorn._app`; the error is the message to log.
-pub fn load_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, String> {
-    let module = py.import("ferrocorn._app").map_err(|e| format!("cannot import ferrocorn._app: {e}"))?;
+/// Why the app could not be loaded, with Gunicorn's worker exit status for each.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The module could not be imported (missing, syntax error, raised at import).
+    Import(String),
+    /// The module imported but the object is missing, not callable, or its factory failed.
+    App(String),
+}
+
+impl LoadError {
+    pub fn message(&self) -> &str {
+        match self {
+            LoadError::Import(m) | LoadError::App(m) => m,
+        }
+    }
+
+    /// Gunicorn: an import failure is a boot error (3); a bad app object is APP_LOAD_ERROR (4).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LoadError::Import(_) => WORKER_BOOT_ERROR,
+            LoadError::App(_) => APP_LOAD_ERROR,
+        }
+    }
+}
+
+/// Imports the app named by `uri` through `ferrocorn._app`.
+pub fn load_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, LoadError> {
+    let module = py.import("ferrocorn._app").map_err(|e| LoadError::Import(format!("cannot import ferrocorn._app: {e}")))?;
     match module.call_method1("load", (uri,)) {
         Ok(app) => Ok(app.unbind()),
         Err(e) => {
-            let is_load_error = module
-                .getattr("AppLoadError")
-                .map(|cls| e.is_instance(py, &cls))
-                .unwrap_or(false);
-            if is_load_error {
-                Err(e.value(py).to_string())
+            let is = |name: &str| module.getattr(name).map(|cls| e.is_instance(py, &cls)).unwrap_or(false);
+            if is("AppImportError") {
+                Err(LoadError::Import(e.value(py).to_string()))
+            } else if is("AppLoadError") {
+                Err(LoadError::App(e.value(py).to_string()))
             } else {
-                Err(crate::wsgi::format_exception(py, &e))
+                Err(LoadError::App(crate::wsgi::format_exception(py, &e)))
             }
         }
     }
@@ -252,18 +276,20 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
 
 fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let inline = spec.class == class::WorkerClass::Sync;
-    if inline {
-        // The sync worker's app runs on this (main) thread, where a Python-level handler can
-        // interrupt it: that is how a timed-out request gets worker_abort and a clean exit.
-        let abort_hook = spec.hooks.has(Hook::WorkerAbort);
-        let installed = py.import("ferrocorn._hooks").and_then(|m| {
-            let hook = if abort_hook { spec.hooks.cfg.bind(py).getattr("worker_abort")? } else { py.None().into_bound(py) };
-            m.call_method1("install_abort_handler", (spec.worker.bind(py), hook))
-        });
-        if let Err(e) = installed {
-            log_warning!("cannot install the SIGABRT handler: {e}");
+    // The sync worker's app runs on this (main) thread, where Python-level handlers can
+    // interrupt it: that is how INT/QUIT and a timed-out request (SIGABRT) get their hooks and a
+    // clean exit. Their wake-up fd lets the idle event loop run them at once.
+    let signal_wakeup = if inline {
+        match install_sync_handlers(py, &spec) {
+            Ok(fds) => Some(fds),
+            Err(e) => {
+                log_error!("Worker failed to boot: cannot install signal handlers: {e}");
+                return WORKER_BOOT_ERROR;
+            }
         }
-    }
+    } else {
+        None
+    };
     // An event-loop class patches the standard library before the app is imported (with
     // --preload the app was imported in the master, unpatched, as in Gunicorn).
     let driver = match spec.class.driver() {
@@ -280,9 +306,9 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
         AppSource::Preloaded(app) => app,
         AppSource::Uri(uri) => match load_app(py, &uri) {
             Ok(app) => app,
-            Err(msg) => {
-                log_error!("Exception in worker process\n{msg}");
-                return APP_LOAD_ERROR;
+            Err(e) => {
+                log_error!("Exception in worker process\n{}", e.message());
+                return e.exit_code();
             }
         },
     };
@@ -308,7 +334,10 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let _ = worker_obj.bind(py).setattr("app", app.clone_ref(py));
     let _ = worker_obj.bind(py).setattr("wsgi", app.clone_ref(py));
     let _ = worker_obj.bind(py).setattr("max_requests", spec.settings.max_requests);
-    hooks.call(py, Hook::PostWorkerInit, (worker_obj.clone_ref(py),));
+    // Gunicorn treats a failing post_worker_init as a failed boot.
+    if !hooks.call_checked(py, Hook::PostWorkerInit, (worker_obj.clone_ref(py),)) {
+        return WORKER_BOOT_ERROR;
+    }
     let _ = worker_obj.bind(py).setattr("booted", true);
     let settings = spec.settings;
     let listeners = spec.listeners;
@@ -370,7 +399,7 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
             date: RefCell::new((0, Vec::new())),
         });
         let local = tokio::task::LocalSet::new();
-        let code = local.block_on(&rt, engine(shared.clone(), listeners, reload, threads == 0));
+        let code = local.block_on(&rt, engine(shared.clone(), listeners, reload, signal_wakeup));
         // Drop Python objects (the app, connection tasks' environs) with the GIL held.
         drop(local);
         drop(rt);
@@ -432,7 +461,50 @@ where
 
 
 
-async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<PathBuf>>, inline: bool) -> i32 {
+/// The read end of the sync worker's Python signal wake-up pipe (and the write end, kept open).
+type SignalWakeup = (std::os::fd::OwnedFd, std::os::fd::OwnedFd);
+
+fn install_sync_handlers(py: Python<'_>, spec: &WorkerSpec) -> Result<SignalWakeup, String> {
+    use std::os::fd::AsRawFd;
+    let (read, write) = crate::sys::pipe().map_err(|e| e.to_string())?;
+    let cfg = spec.hooks.cfg.bind(py);
+    let hook = |name: &str| cfg.getattr(name).unwrap_or_else(|_| py.None().into_bound(py));
+    py.import("ferrocorn._hooks")
+        .and_then(|m| {
+            m.call_method1(
+                "install_sync_handlers",
+                (spec.worker.bind(py), hook("worker_int"), hook("worker_abort"), write.as_raw_fd()),
+            )
+        })
+        .map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    Ok((read, write))
+}
+
+/// Runs the Python signal handlers queued by the sync worker's wake-up fd; a handler that
+/// raised SystemExit ends the worker with its status.
+async fn run_python_signal_handlers(sh: Rc<Shared>, wakeup: SignalWakeup) {
+    let (read, _write) = wakeup;
+    // SAFETY: `read` is an OwnedFd moved into the AsyncFd, so it stays open and refers to the
+    // same pipe for the AsyncFd's whole life, and its as_raw_fd never changes.
+    let Ok(afd) = (unsafe { tokio::io::unix::AsyncFd::register(read) }) else { return };
+    loop {
+        let Ok(mut guard) = afd.readable().await else { return };
+        crate::sys::drain_pipe(afd.get_ref());
+        guard.clear_ready();
+        let outcome = Python::attach(|py| py.check_signals().map_err(|e| crate::wsgi::AppFailure::from_err(py, e)));
+        match outcome {
+            Ok(()) => {}
+            Err(crate::wsgi::AppFailure::Exit(code)) => sh.exit_immediately(code),
+            Err(_) => log_error!("a signal handler raised; see above"),
+        }
+    }
+}
+
+async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<PathBuf>>, signal_wakeup: Option<SignalWakeup>) -> i32 {
+    let inline = signal_wakeup.is_some();
+    if let Some(w) = signal_wakeup {
+        tokio::task::spawn_local(run_python_signal_handlers(sh.clone(), w));
+    }
     for l in listeners {
         match l.into_kind() {
             ListenerKind::Tcp(std_l) => {
@@ -509,6 +581,12 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
         Err(e) => log_warning!("cannot watch signal {kind:?}: {e}"),
     };
     watch(SignalKind::terminate(), |sh| sh.start_draining());
+    if inline {
+        // INT, QUIT and ABRT have Python-level handlers in the sync worker (see
+        // install_sync_handlers).
+        watch(SignalKind::user_defined1(), reopen_logs);
+        return;
+    }
     // INT/QUIT: worker_int, then exit at once (Gunicorn's quick shutdown).
     let quit: fn(&Shared) = |sh| {
         Python::attach(|py| {
@@ -533,16 +611,18 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
             sh.exit_immediately(1);
         });
     }
-    watch(SignalKind::user_defined1(), |sh| {
-        if let Err(e) = crate::log::reopen() {
-            log_error!("cannot reopen the error log: {e}");
+    watch(SignalKind::user_defined1(), reopen_logs);
+}
+
+fn reopen_logs(sh: &Shared) {
+    if let Err(e) = crate::log::reopen() {
+        log_error!("cannot reopen the error log: {e}");
+    }
+    if let Some(access) = &sh.access_log {
+        if let Err(e) = access.reopen() {
+            log_error!("cannot reopen the access log: {e}");
         }
-        if let Some(access) = &sh.access_log {
-            if let Err(e) = access.reopen() {
-                log_error!("cannot reopen the access log: {e}");
-            }
-        }
-    });
+    }
 }
 
 /// Tracks an open connection for `worker_connections` and graceful stop.
