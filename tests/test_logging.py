@@ -116,7 +116,9 @@ def test_log_level_filters(serve, tmp_path):
 
 
 def test_app_load_failure_is_logged_at_error(tmp_path):
-    r = harness.run_cmd(["--bind", "127.0.0.1:%d" % harness.free_port(), "nonexistent_mod:app"],
+    # The module imports but has no such object: Gunicorn's "App failed to load." (exit 4). A
+    # module that fails to import is a boot error (exit 3), covered in test_hooks.py.
+    r = harness.run_cmd(["--bind", "127.0.0.1:%d" % harness.free_port(), "logapp:no_such_object"],
                         cwd=APPS, timeout=harness.BOOT_TIMEOUT + 10)
     assert r.returncode == 4, r.stderr
     msgs = [(lvl, m) for _, lvl, m in error_lines(r.stderr)]
