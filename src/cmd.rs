@@ -283,6 +283,8 @@ fn build_spec(
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
+        graceful_timeout: Duration::from_secs(secs(cfg.int(Key::GracefulTimeout))),
+        master_pid: 0,
         tick: Duration::from_millis(if timeout == 0 { 1000 } else { (timeout * 1000 / 4).clamp(50, 1000) }),
     };
     let proc_name = cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| uri.clone());

@@ -88,3 +88,15 @@ def _not_zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_workers_never_outlive_a_killed_master(serve):
+    """kill -9 on the master: each worker drains and exits, even one holding a client that
+    never finishes its request (bounded by the graceful timeout, not by the client)."""
+    srv = serve("echo:app", "-w", "2", "--graceful-timeout", "2")
+    workers = wait_for(lambda: len(srv.workers()) == 2 and srv.workers(), 15, what="2 workers")
+    with connect(srv.addr) as stuck:
+        stuck.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # the head never ends
+        os.kill(srv.pid, signal.SIGKILL)
+        wait_for(lambda: not any(_not_zombie(w) for w in workers), 15,
+                 what="workers to exit after their master was killed")

@@ -727,6 +727,7 @@ impl Arbiter {
         }
         let mut settings = self.spec.worker_settings.clone();
         settings.max_requests = max_requests;
+        settings.master_pid = self.pid;
         let app = match &self.spec.preloaded {
             Some(app) => AppSource::Preloaded(app.clone_ref(py)),
             None => AppSource::Uri(self.spec.app_uri.clone()),

@@ -59,6 +59,11 @@ pub struct WorkerSettings {
     pub server_header: Vec<u8>,
     /// Heartbeat period.
     pub tick: Duration,
+    /// How long a draining worker may take before it exits anyway. The master enforces this
+    /// too; the worker does it itself so it can never outlive a master that died.
+    pub graceful_timeout: Duration,
+    /// The master's pid (set at fork): a worker whose parent changes starts draining.
+    pub master_pid: i32,
 }
 
 /// `proxy_protocol`: which PROXY header versions are read from trusted peers.
@@ -542,6 +547,10 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
                 tick.tick().await;
                 sh.executor.responsive().await;
                 sh.heartbeat.beat();
+                // Normally the parent-death signal covers this; a check per tick is cheap.
+                if sh.settings.master_pid != 0 && crate::sys::getppid() != sh.settings.master_pid {
+                    sh.start_draining();
+                }
             }
         });
     }
@@ -551,17 +560,27 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
 
     spawn_signal_watchers(&sh, inline);
 
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
     loop {
         if let Some(code) = sh.exit_now.get() {
             return code;
         }
-        if sh.lifecycle.get() == Lifecycle::Draining && sh.open.get() == 0 {
-            break;
+        if sh.lifecycle.get() == Lifecycle::Draining {
+            if sh.open.get() == 0 {
+                break;
+            }
+            let deadline = *drain_deadline.get_or_insert_with(|| tokio::time::Instant::now() + sh.settings.graceful_timeout);
+            if tokio::time::Instant::now() >= deadline {
+                log_warning!("graceful timeout: closing {} connection(s) still open", sh.open.get());
+                break;
+            }
         }
+        let wake_at = drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = sh.stop.notified() => {}
             _ = sh.conn_closed.notified() => {}
             _ = sh.drain.notified() => {}
+            _ = tokio::time::sleep_until(wake_at) => {}
         }
     }
     0
