@@ -6,7 +6,7 @@ use crate::hooks::Hooks;
 use std::sync::Arc;
 use crate::config::{self, Command, Config, Key};
 use crate::log;
-use crate::sock::{self, BindOptions};
+use crate::sock::{self, BindAddr, BindOptions};
 use crate::worker::class::WorkerClass;
 use crate::worker::{self, WorkerSettings};
 use crate::wsgi::{AllowList, WsgiSettings};
@@ -230,6 +230,12 @@ fn build_spec(
     let forwarded_allow = AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
     let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
+    let metrics_bind = match cfg.str(Key::MetricsBind).map(sock::parse_bind).transpose() {
+        Ok(None) => None,
+        Ok(Some(BindAddr::Tcp { host, port })) => Some((host, port)),
+        Ok(Some(other)) => return Err(format!("--metrics-bind takes HOST:PORT, not {other}")),
+        Err(e) => return Err(format!("{e} (--metrics-bind)")),
+    };
     let class = worker_class(cfg)?;
     // gthread runs the app on a pool; sync runs it inline on the I/O thread; the event-loop
     // classes ignore --threads, as in Gunicorn.
@@ -317,6 +323,7 @@ fn build_spec(
         gid: cfg.int(Key::Group).max(0) as u32,
         initgroups: cfg.bool(Key::Initgroups),
         reload,
+        metrics_bind,
     })
 }
 

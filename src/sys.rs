@@ -159,6 +159,31 @@ pub fn wait_readable(fd: &impl AsRawFd, timeout_ms: i32) -> io::Result<bool> {
     Ok(n > 0)
 }
 
+/// Waits until any of `fds` is readable (or has a connection to accept, or hung up), or
+/// `timeout_ms` passes (EINTR counts as a wake-up). Callers then try each fd non-blockingly.
+pub fn wait_any_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<()> {
+    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfds that outlives the call.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// This process's resident memory in bytes (`/proc/self/statm` resident pages times the page
+/// size), or `None` where that file is missing or unreadable.
+pub fn resident_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = text.split_ascii_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no memory arguments; it returns -1 for an unknown name.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0)?)
+}
+
 /// Drains the self-pipe, returning the queued signal numbers in arrival order.
 pub fn drain_pipe(fd: &impl AsRawFd) -> Vec<libc::c_int> {
     let mut out = Vec::new();

@@ -5,6 +5,7 @@
 //! loop wakes, dispatches one small handler per signal, kills timed-out workers, and tops the
 //! pool back up. Hooks are called at the moments Gunicorn calls them.
 
+mod metrics;
 mod pidfile;
 mod reexec;
 mod signals;
@@ -57,6 +58,8 @@ pub struct MasterSpec {
     pub initgroups: bool,
     /// `--reload`: workers watch these files (plus every imported module) and ask for a restart.
     pub reload: Option<Vec<PathBuf>>,
+    /// `--metrics-bind`: host and port of the Prometheus endpoint the master serves.
+    pub metrics_bind: Option<(String, u16)>,
 }
 
 /// Re-reads the configuration (HUP). The preloaded app, if any, is kept by the closure.
@@ -134,6 +137,8 @@ pub struct Arbiter {
     master_pid: i32,
     pidfile: Option<Pidfile>,
     cwd: PathBuf,
+    /// `--metrics-bind`: the endpoint and the workers' counters.
+    metrics: Option<metrics::Metrics>,
 }
 
 impl Arbiter {
@@ -170,6 +175,7 @@ impl Arbiter {
             master_pid,
             pidfile: None,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            metrics: None,
         })
     }
 
@@ -184,6 +190,7 @@ impl Arbiter {
 
     /// Runs the master until it stops; returns in a forked worker too (see [`Outcome`]).
     pub fn run(mut self, py: Python<'_>) -> Outcome {
+        use std::os::fd::AsRawFd;
         if let Err(code) = self.start(py) {
             return Outcome::Master(code);
         }
@@ -192,11 +199,18 @@ impl Arbiter {
                 return Outcome::Worker(code);
             }
             crate::metrics::workers(self.workers.len());
-            let fd = &self.sig_read;
             // Under --reload (a development setting) poll faster, so a booted generation
             // replaces the old one without a visible overlap.
             let tick = if self.spec.reload.is_some() { 200 } else { 1000 };
-            let _ = py.detach(|| sys::wait_readable(fd, tick));
+            let mut fds = vec![self.sig_read.as_raw_fd()];
+            if let Some(m) = &self.metrics {
+                m.poll_fds(&mut fds);
+            }
+            let _ = py.detach(|| sys::wait_any_readable(&fds, tick));
+            if let Some(m) = &mut self.metrics {
+                // Non-blocking throughout (see metrics::prometheus): a scrape never holds the loop.
+                m.serve(sys::monotonic_ms(), self.workers.iter().map(|(&pid, w)| (pid, w.age, w.slot)));
+            }
             for sig in sys::drain_pipe(&self.sig_read) {
                 if let Some(code) = self.handle_signal(py, sig) {
                     return Outcome::Worker(code);
@@ -259,6 +273,11 @@ impl Arbiter {
                 return Err(1);
             }
         }
+        if !self.open_metrics() {
+            self.close_listeners(py);
+            self.cleanup(py);
+            return Err(1);
+        }
         log_debug!("Arbiter booted");
         let shown: Vec<String> = self.listeners.iter().map(|l| l.describe()).collect();
         log_info!("Listening at: {} ({})", shown.join(","), self.pid);
@@ -285,6 +304,30 @@ impl Arbiter {
         }
         self.chown_sockets();
         Ok(())
+    }
+
+    /// `--metrics-bind`. A master started by USR2 finds the port still held by the old master:
+    /// it serves no metrics until it is promoted (`maybe_promote` tries again).
+    fn open_metrics(&mut self) -> bool {
+        let Some((host, port)) = self.spec.metrics_bind.clone() else { return true };
+        if self.metrics.is_some() {
+            return true;
+        }
+        match metrics::Metrics::open(&host, port) {
+            Ok(m) => {
+                log_info!("Metrics at: {}", m.describe());
+                self.metrics = Some(m);
+                true
+            }
+            Err(e) if self.master_pid != 0 => {
+                log_warning!("metrics endpoint {host}:{port} not opened until this master is promoted: {e}");
+                true
+            }
+            Err(e) => {
+                log_error!("cannot open the metrics endpoint {host}:{port}: {e}");
+                false
+            }
+        }
     }
 
     /// Workers that drop privileges must still be able to use unix socket files.
@@ -460,6 +503,7 @@ impl Arbiter {
         }
         log_info!("Master has been promoted.");
         self.master_pid = 0;
+        self.open_metrics();
         if let Some(p) = &mut self.pidfile {
             if let Some(path) = &self.spec.pidfile {
                 if let Err(e) = p.rename(path) {
@@ -496,6 +540,9 @@ impl Arbiter {
         }
         let Some(info) = self.workers.remove(&pid) else { return };
         self.free_slots.push(info.slot);
+        if let Some(m) = &mut self.metrics {
+            m.fold(info.slot);
+        }
         let booted = Heartbeat::new(self.slots.clone(), info.slot).booted();
         self.ever_booted |= booted;
         // Messages and levels as Gunicorn's reap_workers writes them, so alert rules match: a
@@ -676,6 +723,10 @@ impl Arbiter {
         };
         let hb = Heartbeat::new(self.slots.clone(), slot);
         hb.reset();
+        let stats = self.metrics.as_ref().map(|m| m.stats(slot));
+        if let Some(s) = &stats {
+            s.reset();
+        }
         self.next_age += 1;
         let age = self.next_age;
         let max_requests = match self.spec.worker_settings.max_requests {
@@ -711,6 +762,8 @@ impl Arbiter {
         // In the new worker. Gunicorn logs this line from the worker itself, so the `[pid]`
         // field of the line is the worker's.
         log_info!("Booting worker with pid: {}", sys::getpid());
+        // The metrics listener and its pending connections are the master's alone.
+        self.metrics = None;
         let _ = sys::reset_signals(signals::HANDLED);
         if !sys::die_with_parent(libc::SIGTERM, self.pid) {
             return Some(0);
@@ -749,6 +802,7 @@ impl Arbiter {
             listeners: std::mem::take(&mut self.listeners),
             access_log,
             heartbeat: hb,
+            stats,
             threads: self.spec.threads,
             class: self.spec.class,
             hooks,

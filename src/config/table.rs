@@ -450,6 +450,10 @@ settings! {
         K::Str, D::Str(""), true,
         "A prefix for every statsd metric name.",
         "A trailing dot is added when missing.";
+    MetricsBind = "metrics_bind", Logging, ["--metrics-bind"], m("ADDRESS"), Store, K::Str,
+        D::None, true,
+        "Serve Prometheus metrics at http://ADDRESS/metrics.",
+        "`HOST:PORT`. The master answers it itself, aggregating every worker's requests, requests in flight, busy time and resident memory. Not a Gunicorn setting. Read at start; HUP does not move it.";
     EnableBacklogMetric = "enable_backlog_metric", Logging, ["--enable-backlog-metric"], NO_META,
         True, K::Bool, D::Bool(false), false,
         "Report the listen backlog length as a metric.",

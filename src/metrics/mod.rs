@@ -5,6 +5,7 @@
 //! hot path reads it without a lock; when `statsd_host` is unset every call is one load and a
 //! branch.
 
+pub mod prometheus;
 pub mod statsd;
 
 use std::sync::OnceLock;

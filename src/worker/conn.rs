@@ -413,6 +413,8 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
     let started_at = SystemTime::now();
     let t0 = Instant::now();
     let lane = sh.executor.lane().await;
+    // In flight from here (the app has a lane) until the response is written, on any return.
+    let _busy = sh.stats.as_ref().map(|s| s.begin());
     sh.count_request();
 
     if crate::log::enabled(crate::log::Level::Debug) {

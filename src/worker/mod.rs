@@ -9,6 +9,7 @@ pub mod conn;
 pub mod executor;
 pub mod heartbeat;
 pub mod hub;
+pub mod stats;
 pub mod tornado;
 mod reload;
 
@@ -114,6 +115,8 @@ pub struct WorkerSpec {
     pub listeners: Vec<Listener>,
     pub access_log: Option<AccessLog>,
     pub heartbeat: Heartbeat,
+    /// Counters for `--metrics-bind`; `None` when it is off.
+    pub stats: Option<stats::WorkerStats>,
     /// App threads: 0 runs the app inline on the I/O thread (sync), N > 0 a pool (gthread).
     pub threads: usize,
     pub hooks: Arc<Hooks>,
@@ -160,6 +163,7 @@ pub struct Shared {
     pub settings: WorkerSettings,
     pub access_log: Option<AccessLog>,
     pub heartbeat: Heartbeat,
+    pub stats: Option<stats::WorkerStats>,
     pub lifecycle: Cell<Lifecycle>,
     /// Woken when draining starts (idle connections close, accept loops stop).
     pub drain: Notify,
@@ -175,6 +179,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Publishes the worker's resident memory for `--metrics-bind` (once per tick).
+    pub fn report_rss(&self) {
+        let Some(stats) = &self.stats else { return };
+        if let Some(bytes) = crate::sys::resident_bytes() {
+            stats.set_rss(bytes);
+        }
+    }
+
     pub fn keep_alive_allowed(&self) -> bool {
         self.lifecycle.get() == Lifecycle::Running && !self.settings.keepalive.is_zero()
     }
@@ -349,6 +361,13 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let access_log = spec.access_log;
     let access_capture = access_log.as_ref().map(AccessLog::environ_capture).unwrap_or_default();
     let heartbeat = spec.heartbeat;
+    let stats = spec.stats;
+    if let Some(s) = &stats {
+        // A first reading right away, so a scrape never shows a booted worker with 0 bytes.
+        if let Some(bytes) = crate::sys::resident_bytes() {
+            s.set_rss(bytes);
+        }
+    }
     let threads = spec.threads;
     let reload = spec.reload;
     heartbeat.beat();
@@ -394,6 +413,7 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
             settings,
             access_log,
             heartbeat,
+            stats,
             lifecycle: Cell::new(Lifecycle::Running),
             drain: Notify::new(),
             requests: Cell::new(0),
@@ -547,6 +567,7 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
                 tick.tick().await;
                 sh.executor.responsive().await;
                 sh.heartbeat.beat();
+                sh.report_rss();
                 // Normally the parent-death signal covers this; a check per tick is cheap.
                 if sh.settings.master_pid != 0 && crate::sys::getppid() != sh.settings.master_pid {
                     sh.start_draining();

@@ -184,6 +184,8 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, sh: &Shared, head: &Reque
 pub async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, body: Body, conn: &ConnInfo, sh: &Rc<Shared>) -> bool {
     let times = (SystemTime::now(), Instant::now());
     let lane = sh.executor.lane().await;
+    // In flight from here until the response is written (see conn::handle).
+    let _busy = sh.stats.as_ref().map(|s| s.begin());
     sh.count_request();
 
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -1,0 +1,58 @@
+//! The master's side of `--metrics-bind`: the per-worker counter table it maps before forking,
+//! the totals of workers that have exited, and the endpoint it serves from its loop.
+
+use crate::metrics::prometheus::{self, Endpoint, Exited, WorkerRow};
+use crate::sys::SharedSlots;
+use crate::worker::stats::{self, WorkerStats};
+use crate::worker::MAX_WORKER_SLOTS;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+pub struct Metrics {
+    endpoint: Endpoint,
+    table: Arc<SharedSlots>,
+    exited: Exited,
+}
+
+impl Metrics {
+    pub fn open(host: &str, port: u16) -> std::io::Result<Metrics> {
+        let endpoint = Endpoint::bind(host, port)?;
+        let table = stats::new_table(MAX_WORKER_SLOTS)?;
+        Ok(Metrics { endpoint, table, exited: Exited::default() })
+    }
+
+    pub fn describe(&self) -> String {
+        match self.endpoint.local_addr() {
+            Ok(a) => format!("http://{a}/metrics"),
+            Err(_) => "?".into(),
+        }
+    }
+
+    /// The counters of the worker in heartbeat slot `slot`.
+    pub fn stats(&self, slot: usize) -> WorkerStats {
+        WorkerStats::new(self.table.clone(), slot)
+    }
+
+    /// A worker was reaped: keep its counts in the totals before its slot is reused.
+    pub fn fold(&mut self, slot: usize) {
+        let s = self.stats(slot).snapshot();
+        self.exited.requests += s.requests;
+        self.exited.busy_us += s.busy_us;
+    }
+
+    pub fn poll_fds(&self, out: &mut Vec<RawFd>) {
+        self.endpoint.poll_fds(out);
+    }
+
+    /// Serves whatever is ready; `workers` yields (pid, age, slot) of the live workers.
+    pub fn serve(&mut self, now_ms: u64, workers: impl Iterator<Item = (i32, u64, usize)>) {
+        let table = self.table.clone();
+        let exited = self.exited;
+        self.endpoint.serve(now_ms, move || {
+            let mut rows: Vec<WorkerRow> =
+                workers.map(|(pid, age, slot)| WorkerRow { pid, age, stats: WorkerStats::new(table.clone(), slot).snapshot() }).collect();
+            rows.sort_by_key(|r| r.age);
+            prometheus::render(&rows, exited)
+        });
+    }
+}
