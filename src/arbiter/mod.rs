@@ -1,5 +1,6 @@
 //! The master: a single-threaded loop that forks workers, watches their heartbeats, reaps them,
-//! keeps the pool at size, and turns signals into actions. It never touches a client socket.
+//! keeps the pool at size, and turns signals into actions. It never touches a client socket of
+//! the app (the opt-in `--metrics-bind` admin listener is its own, served without blocking).
 //!
 //! The shape follows Gunicorn's arbiter: signal handlers only queue (a byte on a pipe), and the
 //! loop wakes, dispatches one small handler per signal, kills timed-out workers, and tops the
