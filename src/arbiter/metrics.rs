@@ -9,23 +9,29 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 
 pub struct Metrics {
-    endpoint: Endpoint,
+    /// `None` in a master started by USR2 until the old master lets go of the port.
+    endpoint: Option<Endpoint>,
     table: Arc<SharedSlots>,
     exited: Exited,
 }
 
 impl Metrics {
-    pub fn open(host: &str, port: u16) -> std::io::Result<Metrics> {
-        let endpoint = Endpoint::bind(host, port)?;
-        let table = stats::new_table(MAX_WORKER_SLOTS)?;
-        Ok(Metrics { endpoint, table, exited: Exited::default() })
+    /// The counter table; made before any worker is forked, so every worker has its counters
+    /// even when the endpoint itself opens later.
+    pub fn new() -> std::io::Result<Metrics> {
+        Ok(Metrics { endpoint: None, table: stats::new_table(MAX_WORKER_SLOTS)?, exited: Exited::default() })
     }
 
-    pub fn describe(&self) -> String {
-        match self.endpoint.local_addr() {
-            Ok(a) => format!("http://{a}/metrics"),
-            Err(_) => "?".into(),
-        }
+    pub fn is_open(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// Binds the endpoint; returns its URL.
+    pub fn open(&mut self, host: &str, port: u16) -> std::io::Result<String> {
+        let endpoint = Endpoint::bind(host, port)?;
+        let url = format!("http://{}/metrics", endpoint.local_addr()?);
+        self.endpoint = Some(endpoint);
+        Ok(url)
     }
 
     /// The counters of the worker in heartbeat slot `slot`.
@@ -41,14 +47,17 @@ impl Metrics {
     }
 
     pub fn poll_fds(&self, out: &mut Vec<RawFd>) {
-        self.endpoint.poll_fds(out);
+        if let Some(e) = &self.endpoint {
+            e.poll_fds(out);
+        }
     }
 
     /// Serves whatever is ready; `workers` yields (pid, age, slot) of the live workers.
     pub fn serve(&mut self, now_ms: u64, workers: impl Iterator<Item = (i32, u64, usize)>) {
+        let Some(endpoint) = &mut self.endpoint else { return };
         let table = self.table.clone();
         let exited = self.exited;
-        self.endpoint.serve(now_ms, move || {
+        endpoint.serve(now_ms, move || {
             let mut rows: Vec<WorkerRow> =
                 workers.map(|(pid, age, slot)| WorkerRow { pid, age, stats: WorkerStats::new(table.clone(), slot).snapshot() }).collect();
             rows.sort_by_key(|r| r.age);

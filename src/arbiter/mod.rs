@@ -311,13 +311,22 @@ impl Arbiter {
     /// it serves no metrics until it is promoted (`maybe_promote` tries again).
     fn open_metrics(&mut self) -> bool {
         let Some((host, port)) = self.spec.metrics_bind.clone() else { return true };
-        if self.metrics.is_some() {
+        if self.metrics.is_none() {
+            match metrics::Metrics::new() {
+                Ok(m) => self.metrics = Some(m),
+                Err(e) => {
+                    log_error!("cannot map the metrics table: {e}");
+                    return false;
+                }
+            }
+        }
+        let Some(m) = &mut self.metrics else { return false };
+        if m.is_open() {
             return true;
         }
-        match metrics::Metrics::open(&host, port) {
-            Ok(m) => {
-                log_info!("Metrics at: {}", m.describe());
-                self.metrics = Some(m);
+        match m.open(&host, port) {
+            Ok(url) => {
+                log_info!("Metrics at: {url}");
                 true
             }
             Err(e) if self.master_pid != 0 => {

@@ -36,6 +36,8 @@ enum Step {
     Drop,
 }
 
+/// No `Drop` that shuts connections down: a forked worker drops its copy of the endpoint, and
+/// a shutdown there would cut the master's pending exchanges; closing its descriptors is enough.
 pub struct Endpoint {
     listener: TcpListener,
     pending: Vec<Pending>,
@@ -117,14 +119,6 @@ impl Endpoint {
                     return;
                 }
             }
-        }
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        for p in &self.pending {
-            let _ = p.stream.shutdown(Shutdown::Both);
         }
     }
 }
