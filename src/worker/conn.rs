@@ -328,6 +328,7 @@ fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
 
 /// The Python half of starting a request: environ, pre_request, app call, first body bytes into
 /// `out`. When the body is already complete, post_request runs here too.
+#[allow(clippy::too_many_arguments)]
 fn start_app(
     py: Python<'_>,
     app: &AppState,
