@@ -95,8 +95,10 @@ def measure_cell(run, workload, conns, args, pins):
     wrk(run.port, workload, conns, args.warmup, pins[1])
     pids = procstat.tree(run.pid)
     cpu0 = procstat.cpu_seconds(pids)
+    core0 = procstat.cpu_busy(pins[0]) if pins[0] else 0
     w = wrk(run.port, workload, conns, args.duration, pins[1])
     cpu1 = procstat.cpu_seconds(procstat.tree(run.pid))
+    core1 = procstat.cpu_busy(pins[0]) if pins[0] else 0
     mem = procstat.memory(run.pid)
     seconds = w["duration_us"] / 1e6
     errors = w["connect"] + w["read"] + w["write"] + w["status"] + w["timeout"]
@@ -107,13 +109,25 @@ def measure_cell(run, workload, conns, args, pins):
         "p50_ms": w["p50_us"] / 1000, "p90_ms": w["p90_us"] / 1000,
         "p99_ms": w["p99_us"] / 1000, "max_ms": w["max_us"] / 1000,
         "errors": errors,
+        "served_conns": w["requests"] / seconds * w["mean_us"] / 1e6 if seconds else 0.0,
         "error_kinds": {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]},
         "mib_per_s": w["bytes"] / seconds / 2**20 if seconds else 0.0,
         "cpu_s": cpu1 - cpu0,
         "cpu_us_per_req": (cpu1 - cpu0) / w["requests"] * 1e6 if w["requests"] else None,
         "pss_mib": mem["tree_pss_kib"] / 1024,
         "processes": mem["processes"],
+        # How much of the server's core went to other processes during the cell (colleagues'
+        # compilers on a shared machine): the noise indicator for this row.
+        "foreign_cpu_pct": (max(0.0, (core1 - core0) / procstat.CLK_TCK - (cpu1 - cpu0))
+                            / seconds * 100 if pins[0] and seconds else None),
+        "loadavg_1m": float(open("/proc/loadavg").read().split()[0]),
     }
+
+
+def save(result, path):
+    with open(path + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -147,9 +161,11 @@ def main():
         if server.package in skipped:
             result["skipped"][server.name] = "did not install"
             print(f"-- {server.name}: skipped (did not install)", flush=True)
-            continue
-        for workload in workloads:
-            if server.static and not workload.static:
+    # Workload by workload, every server in turn: the figures compared with each other are
+    # taken minutes apart at most, so a change in background load moves them together.
+    for workload in workloads:
+        for server in servers:
+            if server.package in skipped or (server.static and not workload.static):
                 continue
             try:
                 run = Running(server, workload.module, pins[0], log_path)
@@ -175,13 +191,14 @@ def main():
                           f"{cell['rps']:9.0f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
                           f"p99 {cell['p99_ms']:7.2f} ms  err {cell['errors']:<5} "
                           f"cpu {cell['cpu_us_per_req'] or 0:6.0f} us/req  "
-                          f"pss {cell['pss_mib']:6.1f} MiB", flush=True)
+                          f"pss {cell['pss_mib']:6.1f} MiB  "
+                          f"other {cell['foreign_cpu_pct'] or 0:3.0f}%", flush=True)
             finally:
                 run.stop()
+            save(result, out)  # after every server, so an interrupted run keeps what it measured
     result["elapsed_s"] = round(time.monotonic() - t_start, 1)
     result["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
+    save(result, out)
     chart = os.path.splitext(out)[0] + ".png"
     report.chart(result, chart)
     print(f"\nresults: {os.path.relpath(out)}, chart: {os.path.relpath(chart)} "

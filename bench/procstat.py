@@ -69,3 +69,13 @@ def memory(root):
         "processes": len(pids),
         "worker_pss_kib": [per_pid[pid] for pid in workers],
     }
+
+
+def cpu_busy(cpu):
+    """Busy clock ticks of one CPU since boot (everything but idle and iowait), from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4]
+    return 0

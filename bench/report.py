@@ -33,21 +33,29 @@ def _ratio(a, b):
 
 
 def _errors(cell):
-    # wrk counts only finished requests: a server that never completes one shows no errors.
-    return "none completed" if cell["requests"] == 0 else str(cell["errors"])
+    # wrk counts only finished requests: a server that never completes one shows no errors, and
+    # connections it never answers only show through Little's law (rate x mean latency).
+    if cell["requests"] == 0:
+        return "none completed"
+    text = str(cell["errors"])
+    served = cell.get("served_conns")
+    if served is not None and served < 0.5 * cell["c"]:
+        text += f" (~{served:.0f} of {cell['c']} conns served)"
+    return text
 
 
 def table(result):
     notes = {name: s["note"] for name, s in result["servers"].items()}
-    lines = ["| workload | c | server | req/s | p50 ms | p99 ms | errors | CPU us/req | PSS MiB |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | c | server | req/s | p50 ms | p99 ms | errors | CPU us/req | PSS MiB "
+             "| other load on CPU 0 |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in _cells(result):
         name = c["server"] + (f" ({notes[c['server']]})" if notes.get(c["server"]) else "")
         if c["server"].startswith("ferrocorn"):
             name = f"**{name}**"
         lines.append(f"| {c['workload']} | {c['c']} | {name} | {_fmt(c['rps'])} | "
                      f"{_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | {_errors(c)} | "
-                     f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['pss_mib'], 1)} |")
+                     f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['pss_mib'], 1)} | "
+                     f"{_fmt(c.get('foreign_cpu_pct'))}% |")
     return "\n".join(lines)
 
 

@@ -99,7 +99,7 @@ SERVERS = [
         _bin("uwsgi"), "--http-socket" if m == "stream" else "--http11-socket", _bind(p),
         "--master", "--processes", WORKERS,
         "--module", f"{m}:app", "--disable-logging", "--die-on-term", "--need-app",
-        "--buffer-size", "32768"], "uwsgi", note="stream over --http-socket"),
+        "--buffer-size", "32768"], "uwsgi"),
     Server("bjoern", lambda m, p, s: [
         sys.executable, os.path.join(HERE, "single.py"), "bjoern", m, str(p)], "bjoern",
         note="single process"),
