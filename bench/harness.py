@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -91,12 +92,22 @@ def wrk(port, workload, conns, seconds, pin):
     raise RuntimeError(f"wrk printed no report: {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
+def _children_cpu():
+    """CPU seconds of the harness's finished children (the wrk runs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def measure_cell(run, workload, conns, args, pins):
     wrk(run.port, workload, conns, args.warmup, pins[1])
     pids = procstat.tree(run.pid)
     cpu0 = procstat.cpu_seconds(pids)
     core0 = procstat.cpu_busy(pins[0]) if pins[0] else 0
+    wrk_core0 = procstat.cpu_busy(pins[1]) if pins[1] else 0
+    wrk_cpu0 = _children_cpu()
     w = wrk(run.port, workload, conns, args.duration, pins[1])
+    wrk_cpu1 = _children_cpu()
+    wrk_core1 = procstat.cpu_busy(pins[1]) if pins[1] else 0
     cpu1 = procstat.cpu_seconds(procstat.tree(run.pid))
     core1 = procstat.cpu_busy(pins[0]) if pins[0] else 0
     mem = procstat.memory(run.pid)
@@ -120,6 +131,10 @@ def measure_cell(run, workload, conns, args, pins):
         # compilers on a shared machine): the noise indicator for this row.
         "foreign_cpu_pct": (max(0.0, (core1 - core0) / procstat.CLK_TCK - (cpu1 - cpu0))
                             / seconds * 100 if pins[0] and seconds else None),
+        # The same for wrk's core: a load generator that loses its core sends fewer requests.
+        "foreign_cpu_wrk_pct": (max(0.0, (wrk_core1 - wrk_core0) / procstat.CLK_TCK
+                                    - (wrk_cpu1 - wrk_cpu0)) / seconds * 100
+                                if pins[1] and seconds else None),
         "loadavg_1m": float(open("/proc/loadavg").read().split()[0]),
     }
 
@@ -192,7 +207,8 @@ def main():
                           f"p99 {cell['p99_ms']:7.2f} ms  err {cell['errors']:<5} "
                           f"cpu {cell['cpu_us_per_req'] or 0:6.0f} us/req  "
                           f"pss {cell['pss_mib']:6.1f} MiB  "
-                          f"other {cell['foreign_cpu_pct'] or 0:3.0f}%", flush=True)
+                          f"other {cell['foreign_cpu_pct'] or 0:3.0f}% / "
+                          f"{cell['foreign_cpu_wrk_pct'] or 0:3.0f}%", flush=True)
             finally:
                 run.stop()
             save(result, out)  # after every server, so an interrupted run keeps what it measured

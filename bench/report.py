@@ -47,7 +47,7 @@ def _errors(cell):
 def table(result):
     notes = {name: s["note"] for name, s in result["servers"].items()}
     lines = ["| workload | c | server | req/s | p50 ms | p99 ms | errors | CPU us/req | PSS MiB "
-             "| other load on CPU 0 |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| other load, server / wrk CPU |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in _cells(result):
         name = c["server"] + (f" ({notes[c['server']]})" if notes.get(c["server"]) else "")
         if c["server"].startswith("ferrocorn"):
@@ -55,7 +55,7 @@ def table(result):
         lines.append(f"| {c['workload']} | {c['c']} | {name} | {_fmt(c['rps'])} | "
                      f"{_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | {_errors(c)} | "
                      f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['pss_mib'], 1)} | "
-                     f"{_fmt(c.get('foreign_cpu_pct'))}% |")
+                     f"{_fmt(c.get('foreign_cpu_pct'))}% / {_fmt(c.get('foreign_cpu_wrk_pct'))}% |")
     return "\n".join(lines)
 
 
