@@ -24,6 +24,10 @@ def _fmt(x, digits=0):
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def _pct(x):
+    return "-" if x is None else f"{x:.0f}%"
+
+
 def _x(r):
     return "-" if r is None else f"{r:.2f}x"
 
@@ -55,7 +59,7 @@ def table(result):
         lines.append(f"| {c['workload']} | {c['c']} | {name} | {_fmt(c['rps'])} | "
                      f"{_fmt(c['p50_ms'], 2)} | {_fmt(c['p99_ms'], 2)} | {_errors(c)} | "
                      f"{_fmt(c['cpu_us_per_req'])} | {_fmt(c['pss_mib'], 1)} | "
-                     f"{_fmt(c.get('foreign_cpu_pct'))}% / {_fmt(c.get('foreign_cpu_wrk_pct'))}% |")
+                     f"{_pct(c.get('foreign_cpu_pct'))} / {_pct(c.get('foreign_cpu_wrk_pct'))} |")
     return "\n".join(lines)
 
 
@@ -176,6 +180,7 @@ def chart(result, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     idx = _index(result)
     keys = sorted({(c["workload"], c["c"]) for c in result["cells"]},
@@ -189,13 +194,22 @@ def chart(result, path):
         values = [idx[(s, workload, c)]["rps"] for s in names]
         colors = ["#c0392b" if s.startswith("ferrocorn") else
                   "#7f8c8d" if s == "nginx" else "#5d8aa8" for s in names]
-        ax.barh(names[::-1], values[::-1], color=colors[::-1])
+        bars = ax.barh(names[::-1], values[::-1], color=colors[::-1])
+        # Hatched: most connections were never answered (Little's law), so the rate is not
+        # what c clients would see.
+        for bar, s in zip(bars, names[::-1]):
+            served = idx[(s, workload, c)].get("served_conns")
+            if served is not None and served < 0.5 * c:
+                bar.set_hatch("///")
+                bar.set_edgecolor("white")
         ax.set_title(f"{workload}, c={c}", fontsize=10)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
         ax.set_xlabel("req/s", fontsize=7)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
-    fig.suptitle(f"ferrocorn and peers, requests per second (run {result['started']} UTC)")
+    fig.suptitle(f"ferrocorn (red) and peers, requests per second, run {result['started']} UTC; "
+                 "hatched: most connections starved")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
