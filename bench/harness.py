@@ -51,7 +51,7 @@ def parse_args():
                    help="seconds per measured cell (default 6, or $BENCH_DURATION)")
     p.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 1)),
                    help="seconds of unmeasured load before each cell (default 1)")
-    p.add_argument("--smoke", action="store_true", help="1 s cells, 0.5 s warm-up")
+    p.add_argument("--smoke", action="store_true", help="1 s cells after 1 s of warm-up")
     p.add_argument("--servers", default=os.environ.get("BENCH_SERVERS", ""),
                    help="comma-separated server names (default: all); "
                         + ", ".join(s.name for s in SERVERS))
@@ -65,7 +65,7 @@ def parse_args():
     p.add_argument("--skip-file", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.smoke:
-        args.duration, args.warmup = 1.0, 0.5
+        args.duration, args.warmup = 1.0, 1.0
     return args
 
 
