@@ -83,6 +83,14 @@ SERVERS = [
     Server("ferrocorn-gthread", lambda m, p, s: [
         _bin("ferrocorn"), "-w", WORKERS, "-k", "gthread", "--threads", THREADS, "-b", _bind(p),
         f"{m}:app"], "ferrocorn", note="32 threads/worker"),
+    Server("ferrocorn-gevent", lambda m, p, s: [
+        _bin("ferrocorn"), "-w", WORKERS, "-k", "gevent", "-b", _bind(p), f"{m}:app"], "gevent"),
+    Server("ferrocorn-eventlet", lambda m, p, s: [
+        _bin("ferrocorn"), "-w", WORKERS, "-k", "eventlet", "-b", _bind(p), f"{m}:app"], "eventlet"),
+    # The access log's cost (issue 5): the default format, written to a file.
+    Server("ferrocorn-sync+accesslog", lambda m, p, s: [
+        _bin("ferrocorn"), "-w", WORKERS, "--access-logfile", os.path.join(s, "access.log"),
+        "-b", _bind(p), f"{m}:app"], "ferrocorn", note="access log to a file"),
     Server("gunicorn-sync", lambda m, p, s: [
         _bin("gunicorn"), "-w", WORKERS, "-b", _bind(p), f"{m}:app"], "gunicorn"),
     Server("gunicorn-gthread", lambda m, p, s: [
