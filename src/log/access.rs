@@ -534,7 +534,6 @@ impl AccessLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::tests::TempDir;
     use std::time::UNIX_EPOCH;
 
     struct Owned {
@@ -695,12 +694,12 @@ mod tests {
 
     #[test]
     fn access_reopen_after_rename() {
-        let dir = TempDir::new();
-        let path = dir.0.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("access.log");
         let log = AccessLog::open(path.to_str().unwrap(), "%(m)s %(U)s").unwrap();
         let o = owned();
         log.write(&record(&o, UNIX_EPOCH));
-        let rotated = dir.0.join("access.log.1");
+        let rotated = dir.path().join("access.log.1");
         std::fs::rename(&path, &rotated).unwrap();
         log.write(&AccessRecord {
             method: "POST",
@@ -720,8 +719,8 @@ mod tests {
 
     #[test]
     fn concurrent_lines_stay_whole() {
-        let dir = TempDir::new();
-        let path = dir.0.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("access.log");
         let log = AccessLog::open(path.to_str().unwrap(), "%(m)s %(U)s %({x-n}i)s").unwrap();
         let o = owned();
         std::thread::scope(|s| {

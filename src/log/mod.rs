@@ -372,24 +372,7 @@ macro_rules! log_critical { ($($t:tt)*) => { $crate::log::log($crate::log::Level
 mod tests {
     use super::time::push_clf_time;
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    pub(super) struct TempDir(pub(super) PathBuf);
-    impl TempDir {
-        pub(super) fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let p = std::env::temp_dir().join(format!("ferrocorn-log-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).expect("create temp dir");
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     /// Checks `line` against a shape where `9` is one digit and `~` is `+` or `-`; everything
     /// else is literal. (The project has no regex crate, and this is all the test needs.)
@@ -454,12 +437,12 @@ mod tests {
 
     #[test]
     fn error_log_file_reopen_and_level() {
-        let dir = TempDir::new();
-        let path = dir.0.join("error.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("error.log");
         init_error_log(Level::Warning, path.to_str().unwrap()).unwrap();
         crate::log_info!("hidden-line");
         crate::log_warning!("first-line");
-        let rotated = dir.0.join("error.log.1");
+        let rotated = dir.path().join("error.log.1");
         std::fs::rename(&path, &rotated).unwrap();
         reopen().unwrap();
         crate::log_error!("second-line");

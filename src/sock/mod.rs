@@ -507,7 +507,6 @@ pub fn unlink_unix_sockets(listeners: &[Listener]) {
 mod tests {
     use super::*;
     use std::os::fd::IntoRawFd;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn opts(retries: u32) -> BindOptions {
         BindOptions {
@@ -517,23 +516,6 @@ mod tests {
         }
     }
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let p = std::env::temp_dir().join(format!("ferrocorn-sock-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).expect("create temp dir");
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn tcp(host: &str, port: u16) -> BindAddr {
         BindAddr::Tcp {
@@ -594,8 +576,8 @@ mod tests {
 
     #[test]
     fn unix_stale_replaced_live_refused() {
-        let dir = TempDir::new();
-        let path = dir.0.join("app.sock");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("app.sock");
         // A stale socket: bound, then its listener dropped (the file stays).
         drop(UnixListener::bind(&path).unwrap());
         assert!(path.exists());
@@ -628,8 +610,8 @@ mod tests {
 
     #[test]
     fn unix_regular_file_not_touched() {
-        let dir = TempDir::new();
-        let path = dir.0.join("data.txt");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("data.txt");
         std::fs::write(&path, b"keep me").unwrap();
         let err = bind_all(&[BindAddr::Unix(path.clone())], &opts(0)).expect_err("regular file");
         assert!(matches!(err, BindError::NotASocket { .. }), "{err}");
@@ -659,8 +641,8 @@ mod tests {
     fn adopt_fd_tcp_and_unix() {
         let tcp_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = tcp_l.local_addr().unwrap().port();
-        let dir = TempDir::new();
-        let path = dir.0.join("fd.sock");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("fd.sock");
         let unix_l = UnixListener::bind(&path).unwrap();
         let fds = [tcp_l.into_raw_fd(), unix_l.into_raw_fd()];
         let addrs: Vec<BindAddr> = fds.iter().map(|&fd| BindAddr::Fd(fd)).collect();
@@ -684,8 +666,8 @@ mod tests {
 
     #[test]
     fn adopt_fd_refusals_leave_fd_open() {
-        let dir = TempDir::new();
-        let file = std::fs::File::create(dir.0.join("f")).unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = std::fs::File::create(dir.path().join("f")).unwrap();
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let unbound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
         for (fd, why) in [
