@@ -1,4 +1,5 @@
 """The master process: worker count, replacing dead workers, graceful and fast stops."""
+import collections
 import os
 import signal
 import threading
@@ -100,3 +101,23 @@ def test_workers_never_outlive_a_killed_master(serve):
         os.kill(srv.pid, signal.SIGKILL)
         wait_for(lambda: not any(_not_zombie(w) for w in workers), 15,
                  what="workers to exit after their master was killed")
+
+
+def test_sync_workers_share_a_burst_of_connections(serve):
+    """Connections arriving together are spread over the sync workers, not taken whole by the
+    first one to wake, which would then serve them one by one while the other idles."""
+    srv = serve("lifecycle:app", "-w", "2")
+    wait_for(lambda: len(srv.workers()) == 2, 15, what="2 workers")
+    clients = []
+    for _ in range(10):
+        c = connect(srv.addr)
+        c.sendall(b"GET /sleep/0.1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        clients.append(c)
+    served_by = []
+    for c in clients:
+        r = c.read_response()
+        assert r.status == 200
+        served_by.append(r.body.split()[-1])
+        c.close()
+    counts = collections.Counter(served_by)
+    assert len(counts) == 2 and min(counts.values()) >= 3, counts

@@ -413,6 +413,7 @@ fn failure_outcome(f: &AppFailure) -> Started {
 async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, body: Body, conn: &ConnInfo, sh: &Rc<Shared>) -> bool {
     let started_at = SystemTime::now();
     let t0 = Instant::now();
+    let _queued = super::AppQueueGuard::new(sh);
     let lane = sh.executor.lane().await;
     // In flight from here (the app has a lane) until the response is written, on any return.
     let _busy = sh.stats.as_ref().map(|s| s.begin());

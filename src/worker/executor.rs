@@ -91,6 +91,11 @@ impl Executor {
         }
     }
 
+    /// The sync class: the app runs on the engine's own thread, one request at a time.
+    pub fn is_inline(&self) -> bool {
+        matches!(self, Executor::Inline { .. })
+    }
+
     /// Waits for a free lane.
     pub async fn lane(&self) -> Lane<'_> {
         match self {

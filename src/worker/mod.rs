@@ -171,6 +171,10 @@ pub struct Shared {
     open: Cell<usize>,
     /// Woken whenever a connection closes.
     conn_closed: Notify,
+    /// Complete requests waiting for, or inside, the app (sync class accept gating).
+    app_queue: Cell<usize>,
+    /// Woken when `app_queue` drops to zero.
+    app_idle: Notify,
     /// Set when the worker must exit at once (app raised SystemExit, INT/QUIT, abort).
     exit_now: Cell<Option<i32>>,
     /// Woken when `exit_now` is set.
@@ -419,6 +423,8 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
             requests: Cell::new(0),
             open: Cell::new(0),
             conn_closed: Notify::new(),
+            app_queue: Cell::new(0),
+            app_idle: Notify::new(),
             exit_now: Cell::new(None),
             stop: Notify::new(),
             date: RefCell::new((0, Vec::new())),
@@ -682,8 +688,51 @@ impl Drop for OpenGuard {
     }
 }
 
+/// How long a busy sync worker defers accepting (see `wait_for_capacity`).
+const ACCEPT_WHEN_BUSY: Duration = Duration::from_millis(100);
+
+/// Counts a complete request from the moment it waits for the app until its response is done.
+pub struct AppQueueGuard<'a>(&'a Shared);
+
+impl<'a> AppQueueGuard<'a> {
+    pub fn new(sh: &'a Shared) -> AppQueueGuard<'a> {
+        sh.app_queue.set(sh.app_queue.get() + 1);
+        AppQueueGuard(sh)
+    }
+}
+
+impl Drop for AppQueueGuard<'_> {
+    fn drop(&mut self) {
+        let n = self.0.app_queue.get() - 1;
+        self.0.app_queue.set(n);
+        if n == 0 {
+            self.0.app_idle.notify_waiters();
+        }
+    }
+}
+
 /// Waits until a connection slot is free; false when the worker started draining.
+///
+/// The sync class serves one request at a time, so it also waits until no complete request is
+/// queued for the app: otherwise the first worker to wake would accept a whole burst of
+/// keep-alive connections and serve them one by one while the other workers idle. Connections
+/// still receiving their request do not count, so slow clients never stop the worker accepting.
 async fn wait_for_capacity(sh: &Shared) -> bool {
+    if sh.executor.is_inline() {
+        // Bounded: a worker kept busy by its keep-alive clients still takes one new connection
+        // every ACCEPT_WHEN_BUSY, so connections waiting in the backlog are never starved.
+        let deadline = tokio::time::Instant::now() + ACCEPT_WHEN_BUSY;
+        while sh.app_queue.get() > 0 && tokio::time::Instant::now() < deadline {
+            if sh.lifecycle.get() != Lifecycle::Running {
+                return false;
+            }
+            tokio::select! {
+                _ = sh.app_idle.notified() => {}
+                _ = sh.drain.notified() => return false,
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
     while sh.open.get() >= sh.settings.worker_connections {
         if sh.lifecycle.get() != Lifecycle::Running {
             return false;
@@ -715,6 +764,10 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<(String, S
                     serve_stream(stream, conn, sh2).await;
                     drop(guard);
                 });
+                if sh.executor.is_inline() {
+                    // Let the new connection read its request before accepting another.
+                    tokio::task::yield_now().await;
+                }
             }
             Err(e) => accept_error(e).await,
         }
@@ -739,6 +792,10 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
                     serve_stream(stream, conn, sh2).await;
                     drop(guard);
                 });
+                if sh.executor.is_inline() {
+                    // Let the new connection read its request before accepting another.
+                    tokio::task::yield_now().await;
+                }
             }
             Err(e) => accept_error(e).await,
         }
