@@ -87,6 +87,12 @@ SERVERS = [
         _bin("ferrocorn"), "-w", WORKERS, "-k", "gevent", "-b", _bind(p), f"{m}:app"], "gevent"),
     Server("ferrocorn-eventlet", lambda m, p, s: [
         _bin("ferrocorn"), "-w", WORKERS, "-k", "eventlet", "-b", _bind(p), f"{m}:app"], "eventlet"),
+    Server("ferrocorn-tornado", lambda m, p, s: [
+        _bin("ferrocorn"), "-w", WORKERS, "-k", "tornado", "-b", _bind(p), f"{m}:app"], "tornado",
+        note="WSGI app on the Tornado loop"),
+    Server("gunicorn-tornado", lambda m, p, s: [
+        _bin("gunicorn"), "-w", WORKERS, "-k", "tornado", "-b", _bind(p), f"{m}:app"], "tornado",
+        note="WSGI app on the Tornado loop"),
     # The access log's cost (issue 5): the default format, written to a file.
     Server("ferrocorn-sync+accesslog", lambda m, p, s: [
         _bin("ferrocorn"), "-w", WORKERS, "--access-logfile", os.path.join(s, "access.log"),
