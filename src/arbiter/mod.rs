@@ -443,7 +443,12 @@ impl Arbiter {
         let new_spec = match (self.rebuild)(py) {
             Ok(s) => s,
             Err(e) => {
+                // Still replace the workers (HUP is also how code is reloaded), with the
+                // configuration already in force, and back to its worker count (after WINCH).
                 log_error!("Configuration reload failed, keeping the current one: {e}");
+                self.set_num_workers(py, self.spec.num_workers);
+                self.generation += 1;
+                self.rolling = None;
                 return;
             }
         };
