@@ -758,16 +758,7 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<(String, S
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let conn = ConnInfo { peer: Peer::Tcp(peer), server: server.clone(), tls: false, proxy: None };
-                let guard = OpenGuard::new(&sh);
-                let sh2 = sh.clone();
-                tokio::task::spawn_local(async move {
-                    serve_stream(stream, conn, sh2).await;
-                    drop(guard);
-                });
-                if sh.executor.is_inline() {
-                    // Let the new connection read its request before accepting another.
-                    tokio::task::yield_now().await;
-                }
+                start_connection(stream, conn, &sh).await;
             }
             Err(e) => accept_error(e).await,
         }
@@ -786,19 +777,27 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
         match accepted {
             Ok((stream, _)) => {
                 let conn = ConnInfo { peer: Peer::Unix, server: None, tls: false, proxy: None };
-                let guard = OpenGuard::new(&sh);
-                let sh2 = sh.clone();
-                tokio::task::spawn_local(async move {
-                    serve_stream(stream, conn, sh2).await;
-                    drop(guard);
-                });
-                if sh.executor.is_inline() {
-                    // Let the new connection read its request before accepting another.
-                    tokio::task::yield_now().await;
-                }
+                start_connection(stream, conn, &sh).await;
             }
             Err(e) => accept_error(e).await,
         }
+    }
+}
+
+/// Hands an accepted connection to its own task. The sync class then yields, so the new
+/// connection reads its request before another is accepted (see `wait_for_capacity`).
+async fn start_connection<S>(stream: S, conn: ConnInfo, sh: &Rc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let guard = OpenGuard::new(sh);
+    let sh2 = sh.clone();
+    tokio::task::spawn_local(async move {
+        serve_stream(stream, conn, sh2).await;
+        drop(guard);
+    });
+    if sh.executor.is_inline() {
+        tokio::task::yield_now().await;
     }
 }
 
