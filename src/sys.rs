@@ -101,6 +101,31 @@ pub fn install_signal_pipe(write_fd: RawFd, signals: &[libc::c_int]) -> io::Resu
     Ok(())
 }
 
+/// Blocks every signal in the calling thread and returns the mask that was in force.
+///
+/// The master wraps fork() in this: a signal that reaches a new worker before it has reset
+/// its handlers would otherwise run the master's handler in the child, which writes into the
+/// master's own signal pipe (shared across fork), so a TERM meant for that worker would stop
+/// the master. Blocked, the signal stays pending until the child's [`reset_signals`].
+pub fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: both sets are initialised by sigfillset/sigprocmask before they are read.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    }
+}
+
+/// Puts back a mask returned by [`block_all_signals`] (in the master, after fork).
+pub fn restore_signal_mask(old: &libc::sigset_t) {
+    // SAFETY: `old` was filled in by pthread_sigmask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
+    }
+}
+
 /// Restores default dispositions (in a fresh worker) and forgets the master's pipe.
 pub fn reset_signals(signals: &[libc::c_int]) -> io::Result<()> {
     SIGNAL_PIPE.store(-1, Ordering::Relaxed);

@@ -413,3 +413,35 @@ def test_no_failed_request_started_before_a_graceful_term(serve):
     # client has a free worker, so that is the only way to be started and not in flight)
     assert load.failures(started_before=sent - 0.02) == []
     assert len([r for r in load.results if r[2] == 200]) >= 6
+
+
+@pytest.mark.beyond_gunicorn
+def test_a_signal_to_a_worker_that_is_still_forking_never_reaches_the_master(serve):
+    """TERM sent to each new worker the moment it exists: only that worker may stop.
+
+    Until a fresh worker has reset its signal handlers it still has the master's, which
+    write into the master's own signal pipe; the master blocks signals across fork so such a
+    TERM waits for the worker's default handler instead of stopping the whole server.
+    """
+    srv = serve("lifecycle:app", "-w", "1")
+    wait_workers(srv, 1)
+    children_file = "/proc/%d/task/%d/children" % (srv.pid, srv.pid)
+    seen = set()
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline and pid_alive(srv.pid):
+        try:
+            with open(children_file) as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            break
+        for p in pids:
+            if p not in seen:
+                seen.add(p)
+                try:
+                    os.kill(p, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+    assert pid_alive(srv.pid), "the master stopped after %d worker TERMs" % len(seen)
+    assert len(seen) > 5  # the master kept replacing the workers
+    wait_workers(srv, 1)
+    assert get(srv.addr).status == 200

@@ -759,6 +759,7 @@ impl Arbiter {
         };
         hooks.call(py, Hook::PreFork, (hooks.server.clone_ref(py), obj.clone_ref(py)));
 
+        // In the child, signals stay blocked until reset_signals below.
         let pid = match fork(py) {
             Ok(pid) => pid,
             Err(e) => {
@@ -878,6 +879,15 @@ impl Arbiter {
 
 /// Forks through Python's `os.fork()` so the interpreter's own fork protocol runs
 /// (`os.register_at_fork` hooks, `random` reseeding, the threading module's reinit).
+///
+/// Every signal is blocked across the fork and stays blocked in the child, which must call
+/// `sys::reset_signals` (that unblocks them) before anything else can take a signal: until
+/// then the child still has the master's handlers, which write into the master's signal pipe.
 fn fork(py: Python<'_>) -> PyResult<i32> {
-    py.import("os")?.call_method0("fork")?.extract()
+    let mask = sys::block_all_signals();
+    let forked = py.import("os").and_then(|os| os.call_method0("fork")).and_then(|p| p.extract());
+    if !matches!(forked, Ok(0)) {
+        sys::restore_signal_mask(&mask);
+    }
+    forked
 }

@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 /// unless exec failed, in which case it returns the exit status to use.
 pub fn spawn(py: Python<'_>, arb: &Arbiter) -> Result<i32, i32> {
     let master_pid = arb.pid;
-    let pid: i32 = match py.import("os").and_then(|os| os.call_method0("fork")).and_then(|p| p.extract()) {
+    let pid: i32 = match super::fork(py) {
         Ok(pid) => pid,
         Err(e) => {
             log_error!("USR2: cannot fork the new master: {e}");
