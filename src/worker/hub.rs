@@ -102,6 +102,15 @@ impl Drop for HubClient {
     }
 }
 
+/// Closes the inbox when dropped: held by the engine thread for its whole life.
+pub struct CloseOnDrop(pub Arc<Inbox>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// What the Python driver sees of the inbox.
 #[pyclass(frozen, module = "ferrocorn._core")]
 pub struct HubInbox {

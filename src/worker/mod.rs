@@ -391,6 +391,10 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
     let engine_inbox = inbox.clone();
 
     let run_engine = move || {
+        // However the engine thread ends (an early error, a panic, or a Shared still
+        // referenced somewhere), the event loop on the main thread must be told to return, or
+        // the worker would wait on its wake-up pipe forever with no engine left to serve.
+        let _close_hub = engine_inbox.clone().map(hub::CloseOnDrop);
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
