@@ -228,7 +228,13 @@ async fn wait_for_head<S: AsyncRead + Unpin>(
 }
 
 pub(super) async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8], sh: &Shared) -> std::io::Result<()> {
-    let w = stream.write_all(data);
+    let mut w = std::pin::pin!(stream.write_all(data));
+    // Most responses fit the socket buffer and are written by the first attempt: only a write
+    // that has to wait gets a timer (arming and cancelling one costs more than the write).
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(w.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(r) = first {
+        return r;
+    }
     match sh.settings.read_timeout() {
         Some(t) => tokio::time::timeout(t, w)
             .await
@@ -378,9 +384,12 @@ fn call_app(
     match call.pull(py, out, PULL_BUDGET) {
         Ok(pull) => {
             let sr = call.start_response.borrow(py);
-            let (status, code, headers, content_length, wants_close) =
-                (sr.status.clone().unwrap_or_default(), sr.code, sr.headers.clone(), sr.content_length, sr.wants_close);
+            let (status, code, content_length, wants_close) =
+                (sr.status.clone().unwrap_or_default(), sr.code, sr.content_length, sr.wants_close);
             drop(sr);
+            // Taken, not copied: a later start_response(..., exc_info) cannot change what this
+            // response sends once its first bytes exist, and nothing else reads them.
+            let headers = std::mem::take(&mut call.start_response.borrow_mut(py).headers);
             let call = if pull == Pull::Done {
                 close_call(py, call, &head.target);
                 if let Some(state) = &hook_state {
@@ -411,7 +420,8 @@ fn failure_outcome(f: &AppFailure) -> Started {
 /// Runs the app for one request and writes its response; returns whether to keep the
 /// connection open.
 async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, body: Body, conn: &ConnInfo, sh: &Rc<Shared>) -> bool {
-    let started_at = SystemTime::now();
+    // The wall-clock start is only for the access log's %(t)s; the duration uses t0.
+    let started_at = if sh.access_log.is_some() { SystemTime::now() } else { SystemTime::UNIX_EPOCH };
     let t0 = Instant::now();
     let _queued = super::AppQueueGuard::new(sh);
     let lane = sh.executor.lane().await;
@@ -493,22 +503,26 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
 
     let mut hook_state = hook_state;
     let mut produced = out_len_first;
+    // post_request needs the status and headers at the end; shared, not copied per piece.
+    let finish_meta = hook_state.as_ref().map(|_| Arc::new((status.clone(), headers.clone())));
+    // One buffer for the pieces, moved to the app's lane and back each step.
+    let mut data = out;
     if let (Some(lane), Some(mut running)) = (lane.as_ref(), call.take()) {
         while ok {
             let target = head.clone();
             let app = sh.app.clone();
             let hs = hook_state.take();
-            let (status2, headers2) = (status.clone(), headers.clone());
+            let meta = finish_meta.clone();
             let before = produced;
-            let (back, data, step, hs) = sh
+            data.clear();
+            let (back, returned, step, hs) = sh
                 .executor
                 .run(lane, move |py| {
-                    let mut data = Vec::new();
                     let r = running.pull(py, &mut data, PULL_BUDGET);
                     let produced = before + data.len() as u64;
                     let finish = |py: Python<'_>| {
-                        if let Some(state) = &hs {
-                            run_post_request(py, &app, state, &status2, &headers2, content_length, produced, &target);
+                        if let (Some(state), Some(meta)) = (&hs, &meta) {
+                            run_post_request(py, &app, state, &meta.0, &meta.1, content_length, produced, &target);
                         }
                     };
                     match r {
@@ -528,6 +542,7 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
                     }
                 })
                 .await;
+            data = returned;
             hook_state = hs;
             produced += data.len() as u64;
             if let Err(exit) = step {

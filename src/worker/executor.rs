@@ -91,9 +91,15 @@ impl Executor {
         }
     }
 
-    /// The sync class: the app runs on the engine's own thread, one request at a time.
-    pub fn is_inline(&self) -> bool {
-        matches!(self, Executor::Inline { .. })
+    /// How many requests can be in the app at once when that is a small fixed number (the
+    /// sync class's one, gthread's threads); `None` for the greenlet classes, whose limit is
+    /// `worker_connections`.
+    pub fn app_lanes(&self) -> Option<usize> {
+        match self {
+            Executor::Inline { .. } => Some(1),
+            Executor::Pool { lanes, .. } => Some(lanes.len()),
+            Executor::Hub { .. } => None,
+        }
     }
 
     /// Waits for a free lane.

@@ -21,7 +21,7 @@ use crate::{log_error, log_info, log_warning};
 use ferrocorn_http::ParseOptions;
 use heartbeat::Heartbeat;
 use pyo3::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -179,7 +179,7 @@ pub struct Shared {
     exit_now: Cell<Option<i32>>,
     /// Woken when `exit_now` is set.
     stop: Notify,
-    date: RefCell<(u64, Vec<u8>)>,
+    date: Cell<(u64, [u8; 29])>,
 }
 
 impl Shared {
@@ -229,16 +229,18 @@ impl Shared {
     }
 
     /// The `Date` header value, formatted at most once per second.
-    pub fn date(&self) -> Vec<u8> {
+    pub fn date(&self) -> [u8; 29] {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mut cached = self.date.borrow_mut();
-        if cached.0 != now || cached.1.is_empty() {
-            *cached = (now, ferrocorn_http::response::http_date(now).to_vec());
+        let (secs, text) = self.date.get();
+        if secs == now && secs != 0 {
+            return text;
         }
-        cached.1.clone()
+        let text = ferrocorn_http::response::http_date(now);
+        self.date.set((now, text));
+        text
     }
 }
 
@@ -431,7 +433,7 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
             app_idle: Notify::new(),
             exit_now: Cell::new(None),
             stop: Notify::new(),
-            date: RefCell::new((0, Vec::new())),
+            date: Cell::new((0, [0; 29])),
         });
         let local = tokio::task::LocalSet::new();
         let code = local.block_on(&rt, engine(shared.clone(), listeners, reload, signal_wakeup));
@@ -543,7 +545,7 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
     for l in listeners {
         match l.into_kind() {
             ListenerKind::Tcp(std_l) => {
-                let server = std_l.local_addr().ok().map(|a| (a.ip().to_string(), a.port().to_string()));
+                let server = std_l.local_addr().ok().map(|a| Arc::new((a.ip().to_string(), a.port().to_string())));
                 if std_l.set_nonblocking(true).is_err() {
                     continue;
                 }
@@ -709,7 +711,7 @@ impl Drop for AppQueueGuard<'_> {
     fn drop(&mut self) {
         let n = self.0.app_queue.get() - 1;
         self.0.app_queue.set(n);
-        if n == 0 {
+        if self.0.executor.app_lanes().is_some_and(|lanes| n < lanes) {
             self.0.app_idle.notify_waiters();
         }
     }
@@ -717,16 +719,17 @@ impl Drop for AppQueueGuard<'_> {
 
 /// Waits until a connection slot is free; false when the worker started draining.
 ///
-/// The sync class serves one request at a time, so it also waits until no complete request is
-/// queued for the app: otherwise the first worker to wake would accept a whole burst of
-/// keep-alive connections and serve them one by one while the other workers idle. Connections
-/// still receiving their request do not count, so slow clients never stop the worker accepting.
+/// The sync class serves one request at a time and gthread one per thread, so they also wait
+/// while every lane has a complete request: otherwise the first worker to wake would accept a
+/// whole burst of keep-alive connections and queue them behind its busy lanes while the other
+/// workers idle. Connections still receiving their request do not count, so slow clients never
+/// stop the worker accepting.
 async fn wait_for_capacity(sh: &Shared) -> bool {
-    if sh.executor.is_inline() {
+    if let Some(lanes) = sh.executor.app_lanes() {
         // Bounded: a worker kept busy by its keep-alive clients still takes one new connection
         // every ACCEPT_WHEN_BUSY, so connections waiting in the backlog are never starved.
         let deadline = tokio::time::Instant::now() + ACCEPT_WHEN_BUSY;
-        while sh.app_queue.get() > 0 && tokio::time::Instant::now() < deadline {
+        while sh.app_queue.get() >= lanes && tokio::time::Instant::now() < deadline {
             if sh.lifecycle.get() != Lifecycle::Running {
                 return false;
             }
@@ -749,7 +752,7 @@ async fn wait_for_capacity(sh: &Shared) -> bool {
     sh.lifecycle.get() == Lifecycle::Running
 }
 
-async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<(String, String)>, sh: Rc<Shared>) {
+async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(String, String)>>, sh: Rc<Shared>) {
     loop {
         if !wait_for_capacity(&sh).await {
             return;
@@ -761,7 +764,7 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<(String, S
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let conn = ConnInfo { peer: Peer::Tcp(peer), server: server.clone(), tls: false, proxy: None };
+                let conn = ConnInfo::new(Peer::Tcp(peer), server.clone());
                 start_connection(stream, conn, &sh).await;
             }
             Err(e) => accept_error(e).await,
@@ -780,7 +783,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
         };
         match accepted {
             Ok((stream, _)) => {
-                let conn = ConnInfo { peer: Peer::Unix, server: None, tls: false, proxy: None };
+                let conn = ConnInfo::new(Peer::Unix, None);
                 start_connection(stream, conn, &sh).await;
             }
             Err(e) => accept_error(e).await,
@@ -788,8 +791,8 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
     }
 }
 
-/// Hands an accepted connection to its own task. The sync class then yields, so the new
-/// connection reads its request before another is accepted (see `wait_for_capacity`).
+/// Hands an accepted connection to its own task. The sync and gthread classes then yield, so
+/// the new connection reads its request before another is accepted (see `wait_for_capacity`).
 async fn start_connection<S>(stream: S, conn: ConnInfo, sh: &Rc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
@@ -800,7 +803,7 @@ where
         serve_stream(stream, conn, sh2).await;
         drop(guard);
     });
-    if sh.executor.is_inline() {
+    if sh.executor.app_lanes().is_some() {
         tokio::task::yield_now().await;
     }
 }

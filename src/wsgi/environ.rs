@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 
 /// The client's address as the accepting socket saw it.
 #[derive(Debug, Clone)]
@@ -28,10 +29,19 @@ pub struct ConnInfo {
     pub peer: Peer,
     /// The listener's own host and port (`SERVER_NAME`, `SERVER_PORT`); `None` for unix sockets,
     /// where they come from the Host header as Gunicorn does.
-    pub server: Option<(String, String)>,
+    pub server: Option<Arc<(String, String)>>,
     pub tls: bool,
     /// Addresses from a PROXY protocol header, when `proxy_protocol` is on.
     pub proxy: Option<ProxyInfo>,
+    /// The environ keys that are the same for every request on this connection, built on its
+    /// first request (after any PROXY header) and copied for the next ones.
+    template: Arc<OnceLock<Py<PyDict>>>,
+}
+
+impl ConnInfo {
+    pub fn new(peer: Peer, server: Option<Arc<(String, String)>>) -> ConnInfo {
+        ConnInfo { peer, server, tls: false, proxy: None, template: Arc::default() }
+    }
 }
 
 /// A request the environ cannot be built for; answered with the status given.
@@ -172,12 +182,33 @@ const KEY_CACHE_MAX: usize = 512;
 
 /// A header value or path as a native str holding latin-1 code points (PEP 3333).
 pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    // The most frequent values (an empty query or SCRIPT_NAME, the root path) are shared.
+    match bytes {
+        b"" => return pyo3::intern!(py, "").clone(),
+        b"/" => return pyo3::intern!(py, "/").clone(),
+        _ => {}
+    }
     if bytes.is_ascii() {
         // SAFETY: ASCII bytes are valid UTF-8.
         return PyString::new(py, unsafe { std::str::from_utf8_unchecked(bytes) });
     }
     let s: String = bytes.iter().map(|&b| b as char).collect();
     PyString::new(py, &s)
+}
+
+/// The request method as a str, shared for the standard ones.
+fn method_str<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+    let s = match method {
+        "GET" => pyo3::intern!(py, "GET"),
+        "POST" => pyo3::intern!(py, "POST"),
+        "HEAD" => pyo3::intern!(py, "HEAD"),
+        "PUT" => pyo3::intern!(py, "PUT"),
+        "DELETE" => pyo3::intern!(py, "DELETE"),
+        "PATCH" => pyo3::intern!(py, "PATCH"),
+        "OPTIONS" => pyo3::intern!(py, "OPTIONS"),
+        other => return PyString::new(py, other),
+    };
+    s.clone()
 }
 
 /// `Content-Type` -> `HTTP_CONTENT_TYPE`-style key (`HTTP_` + upper-case, `-` to `_`).
@@ -266,11 +297,12 @@ impl WsgiContext {
         input: Input,
     ) -> Result<Bound<'py, PyDict>, EnvironError> {
         let scheme = self.url_scheme(head, conn)?;
-        let env = self.base.bind(py).copy()?;
+        let env = self.conn_template(py, conn)?.copy()?;
         env.set_item(pyo3::intern!(py, "wsgi.input"), Py::new(py, input)?)?;
-        let scheme_str = if scheme == "https" { pyo3::intern!(py, "https") } else { pyo3::intern!(py, "http") };
-        env.set_item(pyo3::intern!(py, "wsgi.url_scheme"), scheme_str)?;
-        env.set_item(pyo3::intern!(py, "REQUEST_METHOD"), PyString::new(py, &head.method))?;
+        if scheme != default_scheme(conn) {
+            env.set_item(pyo3::intern!(py, "wsgi.url_scheme"), scheme)?;
+        }
+        env.set_item(pyo3::intern!(py, "REQUEST_METHOD"), method_str(py, &head.method))?;
         env.set_item(pyo3::intern!(py, "QUERY_STRING"), latin1_str(py, &head.query))?;
         env.set_item(pyo3::intern!(py, "RAW_URI"), latin1_str(py, &head.target))?;
         let protocol = match head.version {
@@ -314,20 +346,11 @@ impl WsgiContext {
             self.join_repeated(py, &env, head)?;
         }
 
-        match &conn.peer {
-            Peer::Tcp(addr) => {
-                env.set_item(pyo3::intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
-                env.set_item(pyo3::intern!(py, "REMOTE_PORT"), addr.port().to_string())?;
-            }
-            Peer::Unix => env.set_item(pyo3::intern!(py, "REMOTE_ADDR"), "")?,
+        if conn.server.is_none() {
+            let (server_name, server_port) = unix_server_name(host, scheme);
+            env.set_item(pyo3::intern!(py, "SERVER_NAME"), server_name)?;
+            env.set_item(pyo3::intern!(py, "SERVER_PORT"), server_port)?;
         }
-
-        let (server_name, server_port) = match &conn.server {
-            Some((name, port)) => (name.clone(), port.clone()),
-            None => unix_server_name(host, scheme),
-        };
-        env.set_item(pyo3::intern!(py, "SERVER_NAME"), server_name)?;
-        env.set_item(pyo3::intern!(py, "SERVER_PORT"), server_port)?;
 
         let path = &*head.path;
         let script_name = script_name.unwrap_or(self.script_name.as_bytes());
@@ -346,7 +369,28 @@ impl WsgiContext {
         };
         env.set_item(pyo3::intern!(py, "PATH_INFO"), latin1_str(py, path_info))?;
         env.set_item(pyo3::intern!(py, "SCRIPT_NAME"), latin1_str(py, script_name))?;
+        Ok(env)
+    }
 
+    /// The worker's constant keys plus this connection's own: the client and server addresses
+    /// (PROXY header ones included) and the scheme the socket implies.
+    fn conn_template<'py>(&self, py: Python<'py>, conn: &ConnInfo) -> PyResult<Bound<'py, PyDict>> {
+        if let Some(t) = conn.template.get() {
+            return Ok(t.bind(py).clone());
+        }
+        let env = self.base.bind(py).copy()?;
+        env.set_item("wsgi.url_scheme", default_scheme(conn))?;
+        match &conn.peer {
+            Peer::Tcp(addr) => {
+                env.set_item("REMOTE_ADDR", addr.ip().to_string())?;
+                env.set_item("REMOTE_PORT", addr.port().to_string())?;
+            }
+            Peer::Unix => env.set_item("REMOTE_ADDR", "")?,
+        }
+        if let Some(server) = &conn.server {
+            env.set_item("SERVER_NAME", &server.0)?;
+            env.set_item("SERVER_PORT", &server.1)?;
+        }
         if let Some(proxy) = &conn.proxy {
             if let Some(src) = proxy.source {
                 env.set_item("REMOTE_ADDR", src.ip().to_string())?;
@@ -357,6 +401,9 @@ impl WsgiContext {
                 env.set_item("PROXY_PORT", dst.port().to_string())?;
             }
         }
+        // Only this connection's requests read it, one at a time; if it were ever set twice
+        // the second copy would simply be dropped.
+        let _ = conn.template.set(env.clone().unbind());
         Ok(env)
     }
 
@@ -380,6 +427,14 @@ impl WsgiContext {
             env.set_item(k, latin1_str(py, &v))?;
         }
         Ok(())
+    }
+}
+
+fn default_scheme(conn: &ConnInfo) -> &'static str {
+    if conn.tls {
+        "https"
+    } else {
+        "http"
     }
 }
 

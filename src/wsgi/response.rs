@@ -7,14 +7,14 @@
 use super::start_response::StartResponse;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
 
 /// Where the remaining body comes from.
 enum Source {
     /// A list or tuple, read by index.
     Seq { items: Py<PyAny>, next: usize },
     /// Any other iterable, through `iter()`.
-    Iter(Py<PyAny>),
+    Iter(Py<PyIterator>),
     Done,
 }
 
@@ -72,7 +72,7 @@ impl AppCall {
             Source::Seq { items: result.clone().unbind(), next: 0 }
         } else {
             match result.try_iter() {
-                Ok(it) => Source::Iter(it.into_any().unbind()),
+                Ok(it) => Source::Iter(it.unbind()),
                 Err(e) => {
                     return Err(AppFailure::Raised(PyTypeError::new_err(format!(
                         "the application returned a non-iterable: {e}"
@@ -80,7 +80,11 @@ impl AppCall {
                 }
             }
         };
-        Ok(AppCall { start_response: sr, result: Some(result.unbind()), source })
+        // A plain list or tuple has no close(): not asking saves raising and catching an
+        // AttributeError on every request (the common `return [body]`).
+        let plain = result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
+        let result = if plain { None } else { Some(result.unbind()) };
+        Ok(AppCall { start_response: sr, result, source })
     }
 
     /// Appends body bytes to `out` until at least `budget` bytes are there or the body ends; a
@@ -106,14 +110,15 @@ impl AppCall {
                     item
                 }
                 Source::Iter(it) => {
-                    let it = it.bind(py).clone();
-                    match it.call_method0(pyo3::intern!(py, "__next__")) {
-                        Ok(item) => item,
-                        Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => {
+                    // PyIter_Next: no method lookup, and no StopIteration object at the end.
+                    let mut it = it.bind(py).clone();
+                    match it.next() {
+                        Some(Ok(item)) => item,
+                        None => {
                             self.source = Source::Done;
                             continue;
                         }
-                        Err(e) => return Err(AppFailure::from_err(py, e)),
+                        Some(Err(e)) => return Err(AppFailure::from_err(py, e)),
                     }
                 }
             };
