@@ -696,6 +696,8 @@ impl Drop for OpenGuard {
 
 /// How long a busy sync worker defers accepting (see `wait_for_capacity`).
 const ACCEPT_WHEN_BUSY: Duration = Duration::from_millis(100);
+/// How long a gthread worker with a connection per thread defers accepting.
+const ACCEPT_WHEN_FULL: Duration = Duration::from_millis(5);
 
 /// Counts a complete request from the moment it waits for the app until its response is done.
 pub struct AppQueueGuard<'a>(&'a Shared);
@@ -737,6 +739,17 @@ async fn wait_for_capacity(sh: &Shared) -> bool {
                 _ = sh.app_idle.notified() => {}
                 _ = sh.drain.notified() => return false,
                 _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+        // A burst of new keep-alive connections arrives before any of their requests, so the
+        // check above cannot see it: a gthread worker already holding a connection per thread
+        // also gives the other workers a moment to take the next one. Short, because idle
+        // keep-alive connections cost no thread and may be all it holds.
+        if lanes > 1 && sh.open.get() >= lanes {
+            tokio::select! {
+                _ = sh.conn_closed.notified() => {}
+                _ = sh.drain.notified() => return false,
+                _ = tokio::time::sleep(ACCEPT_WHEN_FULL) => {}
             }
         }
     }

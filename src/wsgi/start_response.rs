@@ -7,7 +7,7 @@
 use ferrocorn_http::response::{is_hop_by_hop, validate_header, validate_status, ResponseError};
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 #[pyclass(module = "ferrocorn._core", name = "StartResponse")]
 pub struct StartResponse {
@@ -60,6 +60,12 @@ fn latin1(what: &str, s: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         .collect()
 }
 
+/// A header the wire must not carry. Names only: the value may carry secrets and this message
+/// can reach logs.
+fn invalid_header(name: &[u8], e: ResponseError) -> PyErr {
+    PyValueError::new_err(format!("invalid response header {:?}: {e}", String::from_utf8_lossy(name)))
+}
+
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
@@ -104,27 +110,36 @@ impl StartResponse {
         let mut out_headers = Vec::new();
         let mut content_length = None;
         let mut wants_close = false;
-        for item in headers.try_iter()? {
-            let item = item?;
+        // The usual list is read by index; any other iterable through iter().
+        let items: Vec<Bound<'_, PyAny>> = match headers.cast::<PyList>() {
+            Ok(list) => list.iter().collect(),
+            Err(_) => headers.try_iter()?.collect::<PyResult<_>>()?,
+        };
+        for item in &items {
             let pair = item
                 .cast::<PyTuple>()
-                .map_err(|_| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(&item))))?;
+                .map_err(|_| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(item))))?;
             if pair.len() != 2 {
                 return Err(PyTypeError::new_err(format!("each header must be a (name, value) tuple, got {} items", pair.len())));
             }
-            let name = latin1("header name", &pair.get_item(0)?)?;
-            let raw_value = latin1("header value", &pair.get_item(1)?)?;
-            match validate_header(&name, &raw_value) {
+            let name = latin1("header name", &*pair.get_borrowed_item(0)?)?;
+            let value_obj = pair.get_borrowed_item(1)?;
+            let value_str = value_obj
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err(format!("header value must be a str, not {}", type_name(&value_obj))))?;
+            // An ASCII value (nearly all) is read in place; one copy, after trimming.
+            let text = value_str.to_cow()?;
+            let raw: std::borrow::Cow<'_, [u8]> = if text.is_ascii() {
+                std::borrow::Cow::Borrowed(text.as_bytes())
+            } else {
+                std::borrow::Cow::Owned(latin1("header value", &value_obj)?)
+            };
+            // Validated as given (a CR or LF anywhere is refused), stored trimmed.
+            match validate_header(&name, &raw) {
                 Ok(()) | Err(ResponseError::HopByHopHeader) => {}
-                Err(e) => {
-                    // Name only: the value may carry secrets and this message can reach logs.
-                    return Err(PyValueError::new_err(format!(
-                        "invalid response header {:?}: {e}",
-                        String::from_utf8_lossy(&name)
-                    )));
-                }
+                Err(e) => return Err(invalid_header(&name, e)),
             }
-            let value = trim_ows(&raw_value).to_vec();
+            let value = trim_ows(&raw).to_vec();
             if name.eq_ignore_ascii_case(b"content-length") {
                 let parsed = std::str::from_utf8(&value).ok().and_then(|s| s.parse::<u64>().ok());
                 match parsed {
