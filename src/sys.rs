@@ -126,6 +126,40 @@ pub fn restore_signal_mask(old: &libc::sigset_t) {
     }
 }
 
+/// Keeps request-sized buffers (bodies up to the 1 MiB spill threshold, responses) on the
+/// malloc heap and stops glibc handing the heap top back after every request.
+///
+/// With glibc's defaults a 1 MiB body is first mmap'd, then (the threshold adapts) taken from
+/// the heap top, which is trimmed as soon as the request frees it: every request faults in
+/// megabytes of fresh zeroed pages. Measured on POST 1 MiB echo at c=1: 248 req/s with the
+/// defaults, 1,062 with thresholds raised. A worker may keep up to TRIM bytes of freed heap.
+///
+/// `threaded` (gthread): glibc gives every thread that allocates its own arena, and each arena
+/// keeps its freed buffers, so 64 app threads held 205 MiB after POST 1 MiB at c=50. The app
+/// threads take turns under the GIL anyway, so a few shared arenas cost no contention.
+pub fn tune_malloc(threaded: bool) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // An operator who tuned malloc through the environment keeps their settings.
+        let tuned_by_env = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some()
+            || std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some()
+            || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("malloc"));
+        if tuned_by_env {
+            return;
+        }
+        const MMAP: libc::c_int = 16 << 20;
+        const TRIM: libc::c_int = 32 << 20;
+        // SAFETY: mallopt takes two integers and only changes allocator parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM);
+            if threaded && std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+        }
+    }
+}
+
 /// Restores default dispositions (in a fresh worker) and forgets the master's pipe.
 pub fn reset_signals(signals: &[libc::c_int]) -> io::Result<()> {
     SIGNAL_PIPE.store(-1, Ordering::Relaxed);

@@ -243,6 +243,36 @@ pub(super) async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8]
     }
 }
 
+/// Bodies at least this large are written with the head by `writev` rather than copied.
+const VECTORED_BODY: usize = 16 * 1024;
+
+/// Writes `head` then `body` with vectored writes, under the same deadline as [`write_all`].
+async fn write_all_parts<S: AsyncWrite + Unpin>(stream: &mut S, head: &[u8], body: &[u8], sh: &Shared) -> std::io::Result<()> {
+    let write = async {
+        let (mut a, mut b) = (head, body);
+        while !a.is_empty() || !b.is_empty() {
+            let bufs = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
+            let n = stream.write_vectored(&bufs).await?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+            }
+            if n < a.len() {
+                a = &a[n..];
+            } else {
+                b = &b[n - a.len()..];
+                a = &[];
+            }
+        }
+        Ok(())
+    };
+    match sh.settings.read_timeout() {
+        Some(t) => tokio::time::timeout(t, write)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))?,
+        None => write.await,
+    }
+}
+
 /// What the first step of the app call produced.
 enum Started {
     Response {
@@ -484,22 +514,34 @@ async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, b
     let server_keep = sh.keep_alive_allowed() && !wants_close;
     let plan = response::plan(&head, code, &header_refs, server_keep);
 
-    let mut wire = Vec::with_capacity(256 + out.len());
-    response::write_head(&mut wire, head.version, &status, &header_refs, &plan, &sh.date(), &sh.settings.server_header);
     let is_head = &*head.method == "HEAD";
+    // A large body with a length goes out beside the head in one vectored write instead of
+    // being copied behind it.
+    let vectored = !is_head && out.len() >= VECTORED_BODY && matches!(plan.framing, BodyFraming::Length(_));
+    let mut wire = Vec::with_capacity(256 + if vectored { 0 } else { out.len() });
+    response::write_head(&mut wire, head.version, &status, &header_refs, &plan, &sh.date(), &sh.settings.server_header);
     let mut sent_body: u64 = 0;
     let mut keep = plan.keep_alive;
     let mut remaining = match plan.framing {
         BodyFraming::Length(n) => Some(n),
         _ => None,
     };
-    frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
     let out_len_first = out.len() as u64;
+    let mut ok = if vectored {
+        let left = remaining.unwrap_or(0);
+        // A body longer than its Content-Length is cut, as in frame_into.
+        let n = (out.len() as u64).min(left) as usize;
+        remaining = Some(left - n as u64);
+        sent_body += n as u64;
+        write_all_parts(stream, &wire, &out[..n], sh).await.is_ok()
+    } else {
+        frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
+        if done && plan.framing == BodyFraming::Chunked && !is_head {
+            wire.extend_from_slice(response::LAST_CHUNK);
+        }
+        write_all(stream, &wire, sh).await.is_ok()
+    };
     out.clear();
-    if done && plan.framing == BodyFraming::Chunked && !is_head {
-        wire.extend_from_slice(response::LAST_CHUNK);
-    }
-    let mut ok = write_all(stream, &wire, sh).await.is_ok();
 
     let mut hook_state = hook_state;
     let mut produced = out_len_first;

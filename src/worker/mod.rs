@@ -298,6 +298,7 @@ pub fn run(py: Python<'_>, spec: WorkerSpec) -> i32 {
 }
 
 fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
+    crate::sys::tune_malloc(spec.threads > 0);
     let inline = spec.class == class::WorkerClass::Sync;
     // The sync worker's app runs on this (main) thread, where Python-level handlers can
     // interrupt it: that is how INT/QUIT and a timed-out request (SIGABRT) get their hooks and a
