@@ -3,6 +3,7 @@ import collections
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -121,3 +122,24 @@ def test_sync_workers_share_a_burst_of_connections(serve):
         c.close()
     counts = collections.Counter(served_by)
     assert len(counts) == 2 and min(counts.values()) >= 3, counts
+
+
+@pytest.mark.beyond_gunicorn
+def test_gthread_workers_share_a_burst_of_keep_alive_connections(serve):
+    """Connections that all arrive before any of their requests are spread over the gthread
+    workers: a worker already holding a connection per thread lets the others take the next
+    ones, instead of queueing requests behind its busy threads while another worker idles."""
+    srv = serve("lifecycle:app", "-w", "2", "-k", "gthread", "--threads", "4")
+    wait_for(lambda: len(srv.workers()) == 2, 15, what="2 workers")
+    clients = [connect(srv.addr) for _ in range(12)]
+    time.sleep(0.5)  # every connection accepted before the first request is sent
+    for c in clients:
+        c.sendall(b"GET /sleep/0.2 HTTP/1.1\r\nHost: t\r\n\r\n")
+    served_by = []
+    for c in clients:
+        r = c.read_response()
+        assert r.status == 200
+        served_by.append(r.body.split()[-1])
+        c.close()
+    counts = collections.Counter(served_by)
+    assert len(counts) == 2 and min(counts.values()) >= 4, counts
