@@ -89,6 +89,13 @@ impl Inbox {
         if q.items.is_empty() && q.closed {
             return None;
         }
+        if q.closed {
+            // The engine closed with messages still queued (say, the heartbeat's first ping when
+            // a TERM ends it right after boot): this take drained the close's wake-up, so leave
+            // a fresh one, or the driver would wait for a wake-up that never comes and the
+            // worker would outlive its engine (and its master) forever.
+            crate::sys::wake(&self.wake_write);
+        }
         Some(q.items.drain(..).collect())
     }
 }
@@ -166,5 +173,37 @@ pub fn serve(py: Python<'_>, driver: &Bound<'_, PyAny>, inbox: Arc<Inbox>) -> Re
         Ok(_) if inbox.is_closed() => Ok(()),
         Ok(_) => Err("the event loop returned while the worker was still running".into()),
         Err(e) => Err(crate::wsgi::format_exception(py, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(inbox: &Inbox) -> bool {
+        let mut fds = [libc::pollfd { fd: inbox.wake_read.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        // SAFETY: one valid pollfd, no timeout.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) == 1 }
+    }
+
+    #[test]
+    fn a_close_with_messages_queued_still_ends_the_driver() {
+        let inbox = Inbox::new().expect("pipe");
+        inbox.push(Message::LaneDone(7));
+        inbox.close();
+        assert!(readable(&inbox));
+        let batch = inbox.take().expect("the queued message comes first");
+        assert_eq!(batch.len(), 1);
+        // The driver waits on the pipe before its next take: a wake-up must be there.
+        assert!(readable(&inbox), "no wake-up left after the last batch: the driver would hang");
+        assert!(inbox.take().is_none());
+    }
+
+    #[test]
+    fn an_open_inbox_with_nothing_new_leaves_no_wake_up() {
+        let inbox = Inbox::new().expect("pipe");
+        inbox.push(Message::LaneDone(1));
+        assert_eq!(inbox.take().map(|b| b.len()), Some(1));
+        assert!(!readable(&inbox));
     }
 }
