@@ -114,14 +114,19 @@ def test_sync_workers_share_a_burst_of_connections(serve):
         c = connect(srv.addr)
         c.sendall(b"GET /sleep/0.1 HTTP/1.1\r\nHost: t\r\n\r\n")
         clients.append(c)
+    counts = _served_by(clients)
+    assert len(counts) == 2 and min(counts.values()) >= 3, counts
+
+
+def _served_by(clients):
+    """Reads one response from each client: how many each worker pid answered."""
     served_by = []
     for c in clients:
         r = c.read_response()
         assert r.status == 200
         served_by.append(r.body.split()[-1])
         c.close()
-    counts = collections.Counter(served_by)
-    assert len(counts) == 2 and min(counts.values()) >= 3, counts
+    return collections.Counter(served_by)
 
 
 @pytest.mark.beyond_gunicorn
@@ -135,11 +140,5 @@ def test_gthread_workers_share_a_burst_of_keep_alive_connections(serve):
     time.sleep(0.5)  # every connection accepted before the first request is sent
     for c in clients:
         c.sendall(b"GET /sleep/0.2 HTTP/1.1\r\nHost: t\r\n\r\n")
-    served_by = []
-    for c in clients:
-        r = c.read_response()
-        assert r.status == 200
-        served_by.append(r.body.split()[-1])
-        c.close()
-    counts = collections.Counter(served_by)
+    counts = _served_by(clients)
     assert len(counts) == 2 and min(counts.values()) >= 4, counts

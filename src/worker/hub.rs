@@ -100,16 +100,11 @@ impl Inbox {
     }
 }
 
-/// The engine's handle: closing it (on drop, when the engine ends) stops the driver.
+/// The engine's handle for queueing work.
 pub struct HubClient(pub Arc<Inbox>);
 
-impl Drop for HubClient {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-/// Closes the inbox when dropped: held by the engine thread for its whole life.
+/// Closes the inbox when dropped, which stops the driver: held by the engine thread for its
+/// whole life, so every way the engine ends (an early error, a panic) closes it.
 pub struct CloseOnDrop(pub Arc<Inbox>);
 
 impl Drop for CloseOnDrop {
