@@ -38,13 +38,7 @@ pub fn command() -> Command {
         // prefixes of long options (`--work 4`).
         .args_override_self(true)
         .infer_long_args(true)
-        .arg(
-            Arg::new(VERSION)
-                .short('v')
-                .long("version")
-                .action(ArgAction::SetTrue)
-                .help("Print the version and exit"),
-        )
+        .arg(Arg::new(VERSION).short('v').long("version").action(ArgAction::SetTrue).help("Print the version and exit"))
         .arg(Arg::new(POSITIONAL).num_args(0..).action(ArgAction::Append).help("The WSGI application, as MODULE:VARIABLE"));
     for section in Section::ALL {
         for s in SETTINGS.iter().filter(|s| s.section == section && !s.flags.is_empty()) {
@@ -167,7 +161,21 @@ mod tests {
 
     #[test]
     fn flags_map_to_settings() {
-        let a = args(&["-w", "3", "-b", "a:1", "--bind=b:2", "--preload", "--no-sendfile", "app:wsgi", "--proxy-protocol", "-t", "5", "--timeout", "7"]);
+        let a = args(&[
+            "-w",
+            "3",
+            "-b",
+            "a:1",
+            "--bind=b:2",
+            "--preload",
+            "--no-sendfile",
+            "app:wsgi",
+            "--proxy-protocol",
+            "-t",
+            "5",
+            "--timeout",
+            "7",
+        ]);
         assert_eq!(a.layer.get(Key::Workers), Some(&Value::Int(3)));
         assert_eq!(a.layer.get(Key::Bind), Some(&Value::List(vec!["a:1".into(), "b:2".into()])));
         assert_eq!(a.layer.get(Key::Preload), Some(&Value::Bool(true)));
@@ -192,7 +200,10 @@ mod tests {
     fn bad_values_are_config_errors() {
         let argv: Vec<String> = ["ferrocorn", "-w", "abc"].map(String::from).to_vec();
         let e = parse(&argv, Source::EnvArgs).err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("Error: invalid value for workers (-w/--workers) in GUNICORN_CMD_ARGS: 'abc' is not an integer"));
+        assert_eq!(
+            e.as_deref(),
+            Some("Error: invalid value for workers (-w/--workers) in GUNICORN_CMD_ARGS: 'abc' is not an integer")
+        );
         let argv: Vec<String> = ["ferrocorn", "-t", "-5"].map(String::from).to_vec();
         assert!(parse(&argv, Source::CommandLine).is_err());
     }

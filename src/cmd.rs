@@ -2,9 +2,8 @@
 //! (chdir, sys.path, environment), bind, optionally preload the app, then run the master.
 
 use crate::arbiter::{Arbiter, MasterSpec, Outcome, Rebuild};
-use crate::hooks::Hooks;
-use std::sync::Arc;
 use crate::config::{self, Command, Config, Key};
+use crate::hooks::Hooks;
 use crate::log;
 use crate::sock::{self, BindAddr, BindOptions};
 use crate::worker::class::WorkerClass;
@@ -12,11 +11,11 @@ use crate::worker::{self, WorkerSettings};
 use crate::wsgi::{AllowList, WsgiSettings};
 use ferrocorn_http::{HeaderMap, ParseOptions};
 use pyo3::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Bodies up to this size stay in memory; larger ones spill to a temp file.
 const SPILL_THRESHOLD: usize = 1024 * 1024;
-
 
 pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let command = match config::load(py, &argv) {
@@ -226,8 +225,10 @@ fn build_spec(
     for b in cfg.list(Key::Bind) {
         binds.push(sock::parse_bind(b).map_err(|e| format!("{e} (-b/--bind)"))?);
     }
-    let bind_opts = BindOptions { backlog: cfg.int(Key::Backlog) as i32, reuse_port: cfg.bool(Key::ReusePort), ..BindOptions::default() };
-    let forwarded_allow = AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
+    let bind_opts =
+        BindOptions { backlog: cfg.int(Key::Backlog) as i32, reuse_port: cfg.bool(Key::ReusePort), ..BindOptions::default() };
+    let forwarded_allow =
+        AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
     let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
     let metrics_bind = match cfg.str(Key::MetricsBind).map(sock::parse_bind).transpose() {
@@ -274,7 +275,8 @@ fn build_spec(
         header_map,
         forwarder_headers: Vec::new(),
     };
-    let parse_trusted = ParseOptions { forwarder_headers: forwarder_headers.iter().map(|n| n.as_bytes().into()).collect(), ..parse.clone() };
+    let parse_trusted =
+        ParseOptions { forwarder_headers: forwarder_headers.iter().map(|n| n.as_bytes().into()).collect(), ..parse.clone() };
     let worker_settings = WorkerSettings {
         parse,
         keepalive: Duration::from_secs(secs(cfg.int(Key::Keepalive))),

@@ -149,7 +149,13 @@ impl Hooks {
     }
 
     /// Builds a `req` object for pre_request/post_request.
-    pub fn request<'py>(&self, py: Python<'py>, head: &ferrocorn_http::RequestHead, scheme: &str, peer: &str) -> PyResult<Bound<'py, PyAny>> {
+    pub fn request<'py>(
+        &self,
+        py: Python<'py>,
+        head: &ferrocorn_http::RequestHead,
+        scheme: &str,
+        peer: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let module = self.module.bind(py);
         let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let headers = PyList::empty(py);

@@ -3,18 +3,18 @@
 //! This file only lists the modules and registers the Python entry points. Dependencies point
 //! one way: cli -> config -> arbiter -> worker -> wsgi -> http; arbiter and worker -> sock -> sys.
 
+pub mod arbiter;
 pub mod cli;
+mod cmd;
 pub mod config;
 pub mod hooks;
-pub mod sock;
-pub mod sys;
 pub mod log;
 pub mod metrics;
+pub mod sock;
+pub mod sys;
 pub mod tls;
-pub mod arbiter;
 pub mod worker;
 pub mod wsgi;
-mod cmd;
 
 use pyo3::prelude::*;
 

@@ -67,18 +67,41 @@ enum CaSource {
 pub enum TlsError {
     /// `keyfile` without `certfile`.
     NoCertfile,
-    Read { setting: &'static str, path: PathBuf, err: std::io::Error },
-    NoCertificate { path: PathBuf },
-    NoKey { path: PathBuf },
-    EncryptedKey { path: PathBuf },
-    BadPem { setting: &'static str, path: PathBuf, err: String },
+    Read {
+        setting: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    NoCertificate {
+        path: PathBuf,
+    },
+    NoKey {
+        path: PathBuf,
+    },
+    EncryptedKey {
+        path: PathBuf,
+    },
+    BadPem {
+        setting: &'static str,
+        path: PathBuf,
+        err: String,
+    },
     /// The key does not belong to the certificate, or rustls cannot use it.
-    KeyMismatch { cert: PathBuf, key: PathBuf, err: rustls::Error },
-    BadCaCert { err: String },
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        err: rustls::Error,
+    },
+    BadCaCert {
+        err: String,
+    },
     BadCertReqs(i64),
     /// Client certificates were asked for with no CA to check them against.
     NoClientCa,
-    Ciphers { spec: String, err: String },
+    Ciphers {
+        spec: String,
+        err: String,
+    },
     /// No protocol version rustls implements is left (it has TLS 1.2 and 1.3 only).
     NoVersion,
     /// The `ssl_context` hook failed, or returned something unusable.
@@ -92,7 +115,9 @@ impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TlsError::NoCertfile => f.write_str("keyfile is set but certfile is not (--certfile)"),
-            TlsError::Read { setting, path, err } => write!(f, "{setting} {:?} cannot be read: {err}", path.display().to_string()),
+            TlsError::Read { setting, path, err } => {
+                write!(f, "{setting} {:?} cannot be read: {err}", path.display().to_string())
+            }
             TlsError::NoCertificate { path } => {
                 write!(f, "certfile {:?} holds no PEM certificate", path.display().to_string())
             }
@@ -105,12 +130,14 @@ impl fmt::Display for TlsError {
             TlsError::BadPem { setting, path, err } => {
                 write!(f, "{setting} {:?} is not valid PEM: {err}", path.display().to_string())
             }
-            TlsError::KeyMismatch { cert, key, err: rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) } => write!(
-                f,
-                "the private key in {:?} does not match the certificate in {:?}",
-                key.display().to_string(),
-                cert.display().to_string()
-            ),
+            TlsError::KeyMismatch { cert, key, err: rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) } => {
+                write!(
+                    f,
+                    "the private key in {:?} does not match the certificate in {:?}",
+                    key.display().to_string(),
+                    cert.display().to_string()
+                )
+            }
             TlsError::KeyMismatch { cert, key, err } => write!(
                 f,
                 "the private key in {:?} cannot be used with the certificate in {:?}: {err}",
@@ -119,19 +146,17 @@ impl fmt::Display for TlsError {
             ),
             TlsError::BadCaCert { err } => write!(f, "a CA certificate is not usable (--ca-certs): {err}"),
             TlsError::BadCertReqs(n) => write!(f, "cert_reqs must be 0, 1 or 2, not {n} (--cert-reqs)"),
-            TlsError::NoClientCa => f.write_str(
-                "cert_reqs asks for client certificates but no CA was given to verify them (--ca-certs)",
-            ),
+            TlsError::NoClientCa => {
+                f.write_str("cert_reqs asks for client certificates but no CA was given to verify them (--ca-certs)")
+            }
             TlsError::Ciphers { spec, err } => write!(f, "ciphers {spec:?} selects no usable cipher: {err} (--ciphers)"),
-            TlsError::NoVersion => f.write_str(
-                "the TLS versions allowed leave none that ferrocorn implements (TLS 1.2 and TLS 1.3)",
-            ),
+            TlsError::NoVersion => {
+                f.write_str("the TLS versions allowed leave none that ferrocorn implements (TLS 1.2 and TLS 1.3)")
+            }
             TlsError::Hook(msg) => write!(f, "ssl_context hook: {msg}"),
-            TlsError::Unsupported(what) => write!(
-                f,
-                "ssl_context hook asks for what ferrocorn's TLS (rustls) cannot do: {}",
-                what.join("; ")
-            ),
+            TlsError::Unsupported(what) => {
+                write!(f, "ssl_context hook asks for what ferrocorn's TLS (rustls) cannot do: {}", what.join("; "))
+            }
             TlsError::Rustls(e) => write!(f, "TLS configuration: {e}"),
         }
     }
@@ -304,10 +329,8 @@ fn run_hook(py: Python<'_>, hook: &Py<PyAny>, s: &TlsSettings) -> Result<Plan, T
         settings.set_item("do_handshake_on_connect", s.do_handshake_on_connect)
     })()
     .map_err(hook_err)?;
-    let facts = py
-        .import("ferrocorn._tls")
-        .and_then(|m| m.call_method1("run_hook", (hook.bind(py), &settings)))
-        .map_err(hook_err)?;
+    let facts =
+        py.import("ferrocorn._tls").and_then(|m| m.call_method1("run_hook", (hook.bind(py), &settings))).map_err(hook_err)?;
     let get = |k: &str| facts.get_item(k).map_err(hook_err);
 
     let unsupported: Vec<String> = get("unsupported")?.extract().map_err(hook_err)?;
@@ -353,9 +376,11 @@ fn read(setting: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
 
 fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read("certfile", path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::BadPem { setting: "certfile", path: path.into(), err: e.to_string() })?;
+    let certs = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(|e| TlsError::BadPem {
+        setting: "certfile",
+        path: path.into(),
+        err: e.to_string(),
+    })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate { path: path.into() });
     }
@@ -387,9 +412,11 @@ fn load_roots(cas: &[CaSource]) -> Result<RootCertStore, TlsError> {
         let ders: Vec<CertificateDer<'static>> = match ca {
             CaSource::File(path) => {
                 let pem = read("ca_certs", path)?;
-                CertificateDer::pem_slice_iter(&pem)
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| TlsError::BadPem { setting: "ca_certs", path: path.clone(), err: e.to_string() })?
+                CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>().map_err(|e| TlsError::BadPem {
+                    setting: "ca_certs",
+                    path: path.clone(),
+                    err: e.to_string(),
+                })?
             }
             CaSource::Pem(text) => CertificateDer::pem_slice_iter(text.as_bytes())
                 .collect::<Result<_, _>>()
@@ -451,9 +478,8 @@ fn make_config(plan: &Plan) -> Result<Arc<ServerConfig>, TlsError> {
     if versions.is_empty() {
         return Err(TlsError::NoVersion);
     }
-    let builder = ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(&versions)
-        .map_err(TlsError::Rustls)?;
+    let builder =
+        ServerConfig::builder_with_provider(Arc::new(provider)).with_protocol_versions(&versions).map_err(TlsError::Rustls)?;
     let builder = match plan.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
         auth => {
@@ -474,9 +500,11 @@ fn make_config(plan: &Plan) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = load_chain(&plan.certfile)?;
     let key_path = plan.keyfile.clone().unwrap_or_else(|| plan.certfile.clone());
     let key = load_key(&key_path)?;
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|err| TlsError::KeyMismatch { cert: plan.certfile.clone(), key: key_path, err })?;
+    let mut config = builder.with_single_cert(chain, key).map_err(|err| TlsError::KeyMismatch {
+        cert: plan.certfile.clone(),
+        key: key_path,
+        err,
+    })?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
     Ok(Arc::new(config))
 }

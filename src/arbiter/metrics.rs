@@ -3,8 +3,8 @@
 
 use crate::metrics::prometheus::{self, Endpoint, Exited, WorkerRow};
 use crate::sys::SharedSlots;
-use crate::worker::stats::{self, WorkerStats};
 use crate::worker::MAX_WORKER_SLOTS;
+use crate::worker::stats::{self, WorkerStats};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -58,8 +58,9 @@ impl Metrics {
         let table = self.table.clone();
         let exited = self.exited;
         endpoint.serve(now_ms, move || {
-            let mut rows: Vec<WorkerRow> =
-                workers.map(|(pid, age, slot)| WorkerRow { pid, age, stats: WorkerStats::new(table.clone(), slot).snapshot() }).collect();
+            let mut rows: Vec<WorkerRow> = workers
+                .map(|(pid, age, slot)| WorkerRow { pid, age, stats: WorkerStats::new(table.clone(), slot).snapshot() })
+                .collect();
             rows.sort_by_key(|r| r.age);
             prometheus::render(&rows, exited)
         });

@@ -15,10 +15,10 @@ use crate::hooks::{Hook, Hooks};
 use crate::sock::{self, BindAddr, BindOptions, InheritedFrom, Listener};
 use crate::sys::{self, SharedSlots};
 use crate::worker::heartbeat::Heartbeat;
-use crate::worker::{self, AppSource, WorkerSettings, WorkerSpec, APP_LOAD_ERROR, WORKER_BOOT_ERROR};
+use crate::worker::{self, APP_LOAD_ERROR, AppSource, WORKER_BOOT_ERROR, WorkerSettings, WorkerSpec};
 use crate::wsgi::WsgiSettings;
 use crate::{log_critical, log_debug, log_error, log_info, log_warning};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use pidfile::Pidfile;
 use pyo3::prelude::*;
@@ -98,7 +98,10 @@ struct WorkerInfo {
 enum State {
     Running,
     /// Stopping: workers were signalled, waiting until the deadline (monotonic ms).
-    Stopping { graceful: bool, deadline: u64 },
+    Stopping {
+        graceful: bool,
+        deadline: u64,
+    },
 }
 
 /// A `--reload` restart in progress: new workers boot first, old ones retire once they have.
@@ -578,7 +581,9 @@ impl Arbiter {
                 // Under --reload an edit that breaks the app must not stop the server: keep the
                 // workers that run the previous code, and try again on the next change.
                 if !self.broken {
-                    log_error!("The changed code does not load (worker exit code {c}); the running workers keep serving until it is fixed.");
+                    log_error!(
+                        "The changed code does not load (worker exit code {c}); the running workers keep serving until it is fixed."
+                    );
                 }
                 self.broken = true;
                 self.abandon_rolling();

@@ -8,9 +8,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum PidfileError {
     /// Another live process owns the pidfile.
-    Running { pid: i32, path: PathBuf },
+    Running {
+        pid: i32,
+        path: PathBuf,
+    },
     NoDirectory(PathBuf),
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for PidfileError {

@@ -20,7 +20,5 @@ pub fn name(sig: libc::c_int) -> String {
 
 /// `SIGKILL`-style name, or the number when unknown.
 pub fn upper_name(sig: libc::c_int) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| format!("signal {sig}"))
+    nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {sig}"))
 }

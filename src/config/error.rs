@@ -40,14 +40,25 @@ pub enum ConfigError {
         problem: String,
     },
     /// An environment variable that feeds a default (`WEB_CONCURRENCY`, ...) is malformed.
-    BadEnv { var: &'static str, value: String, problem: String },
+    BadEnv {
+        var: &'static str,
+        value: String,
+        problem: String,
+    },
     /// `GUNICORN_CMD_ARGS` could not be split like a shell would (an unclosed quote).
     EnvArgsSyntax(String),
     ConfigNotFound(String),
     /// The config file is not valid Python.
-    ConfigSyntax { file: String, line: Option<u64>, message: String },
+    ConfigSyntax {
+        file: String,
+        line: Option<u64>,
+        message: String,
+    },
     /// Running (or importing) the config file raised; the formatted traceback.
-    ConfigRaised { file: String, traceback: String },
+    ConfigRaised {
+        file: String,
+        traceback: String,
+    },
     /// Neither `APP_MODULE` nor `wsgi_app` names an application.
     NoApp,
     /// The interpreter failed in a way that is not the user's config (should not happen).
@@ -56,13 +67,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(s: &Setting, source: Source, value: String, problem: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            setting: s.name,
-            flags: s.flags_label(),
-            source,
-            value,
-            problem: problem.into(),
-        }
+        ConfigError::Invalid { setting: s.name, flags: s.flags_label(), source, value, problem: problem.into() }
     }
 }
 

@@ -103,7 +103,10 @@ fn file_values_are_converted() {
 #[test]
 fn file_errors_are_clear() {
     let c = conf("badint", "workers = 'abc'\n");
-    assert_eq!(err(&["-c", &c, "a:b"]), "Error: invalid value for workers (-w/--workers) in the config file: 'abc' is not an integer");
+    assert_eq!(
+        err(&["-c", &c, "a:b"]),
+        "Error: invalid value for workers (-w/--workers) in the config file: 'abc' is not an integer"
+    );
     let c = conf("badtype", "timeout = 1.5\n");
     assert!(err(&["-c", &c, "a:b"]).contains("timeout (-t/--timeout) in the config file: 1.5 is not an integer >= 0"));
     let c = conf("arity", "def post_fork(server): pass\n");

@@ -21,8 +21,7 @@ pub fn from_str(s: &Setting, raw: &str, source: Source) -> Result<Value, ConfigE
             None => Value::Str(text.to_owned()),
         }),
         Kind::Int => {
-            let i = parse_int(text, source == Source::ConfigFile)
-                .ok_or_else(|| bad("is not an integer"))?;
+            let i = parse_int(text, source == Source::ConfigFile).ok_or_else(|| bad("is not an integer"))?;
             non_negative(s, source, i)
         }
         Kind::AutoInt => {
@@ -30,8 +29,7 @@ pub fn from_str(s: &Setting, raw: &str, source: Source) -> Result<Value, ConfigE
             non_negative(s, source, i)
         }
         Kind::IntRange(lo, hi) => {
-            let i = parse_int(text, source == Source::ConfigFile)
-                .ok_or_else(|| bad("is not an integer"))?;
+            let i = parse_int(text, source == Source::ConfigFile).ok_or_else(|| bad("is not an integer"))?;
             in_range(s, source, i, lo, hi)
         }
         Kind::Bool => match text.to_ascii_lowercase().as_str() {
@@ -91,16 +89,14 @@ pub fn from_str(s: &Setting, raw: &str, source: Source) -> Result<Value, ConfigE
             }
             Ok(Value::List(list))
         }
-        Kind::Hook(_) | Kind::PostRequestHook => {
-            Err(bad("cannot be set from text here; define a function in the config file"))
-        }
+        Kind::Hook(_) | Kind::PostRequestHook => Err(bad("cannot be set from text here; define a function in the config file")),
         Kind::Chdir => chdir(s, source, text),
-        Kind::User => uid_or_gid(s, source, text, |name| {
-            nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
-        }),
-        Kind::Group => uid_or_gid(s, source, text, |name| {
-            nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
-        }),
+        Kind::User => {
+            uid_or_gid(s, source, text, |name| nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw()))
+        }
+        Kind::Group => {
+            uid_or_gid(s, source, text, |name| nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw()))
+        }
     }
 }
 
@@ -235,12 +231,7 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn uid_or_gid(
-    s: &Setting,
-    source: Source,
-    text: &str,
-    lookup: impl Fn(&str) -> Option<u32>,
-) -> Result<Value, ConfigError> {
+fn uid_or_gid(s: &Setting, source: Source, text: &str, lookup: impl Fn(&str) -> Option<u32>) -> Result<Value, ConfigError> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return parse_int(text, false)
             .map(Value::Int)
@@ -284,7 +275,10 @@ mod tests {
     #[test]
     fn messages_name_setting_value_and_expectation() {
         assert_eq!(err(Key::Workers, "abc"), "Error: invalid value for workers (-w/--workers): 'abc' is not an integer");
-        assert_eq!(err(Key::Timeout, "-1"), "Error: invalid value for timeout (-t/--timeout): -1 is negative; expected an integer >= 0");
+        assert_eq!(
+            err(Key::Timeout, "-1"),
+            "Error: invalid value for timeout (-t/--timeout): -1 is negative; expected an integer >= 0"
+        );
         assert!(err(Key::HeaderMap, "keep").contains("'keep' is not one of: drop, refuse, dangerous"));
         assert!(err(Key::ForwardedAllowIps, "10.0.0.1/8").contains("host bits set"));
         assert!(err(Key::ForwardedAllowIps, "localhost").contains("not an IP address"));
@@ -295,7 +289,10 @@ mod tests {
     #[test]
     fn accepted_shapes() {
         let ok = |k, raw| from_str(setting(k), raw, Source::CommandLine).unwrap();
-        assert_eq!(ok(Key::ForwardedAllowIps, "127.0.0.1, ::1,10.0.0.0/8,*"), Value::List(vec!["127.0.0.1".into(), "::1".into(), "10.0.0.0/8".into(), "*".into()]));
+        assert_eq!(
+            ok(Key::ForwardedAllowIps, "127.0.0.1, ::1,10.0.0.0/8,*"),
+            Value::List(vec!["127.0.0.1".into(), "::1".into(), "10.0.0.0/8".into(), "*".into()])
+        );
         assert_eq!(ok(Key::ProxyProtocol, "TRUE"), Value::Str("auto".into()));
         assert_eq!(ok(Key::Umask, "027"), Value::Int(0o27));
         assert_eq!(ok(Key::HttpProtocols, "H2, h1"), Value::List(vec!["h2".into(), "h1".into()]));

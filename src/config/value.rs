@@ -33,9 +33,7 @@ impl Value {
             DefaultValue::Int(i) => Value::Int(i),
             DefaultValue::Str(s) => Value::Str(s.to_owned()),
             DefaultValue::List(l) => Value::List(l.iter().map(|s| (*s).to_owned()).collect()),
-            DefaultValue::Pairs(p) => {
-                Value::Pairs(p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
-            }
+            DefaultValue::Pairs(p) => Value::Pairs(p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
         }
     }
 }

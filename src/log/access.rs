@@ -14,8 +14,7 @@ use super::time::{local_time, push_clf_time, unix_secs};
 use super::{LogError, open_append, replace_fd, with_line_buf, write_fd};
 
 /// Gunicorn's default `access_log_format` (Apache's combined format).
-pub const DEFAULT_ACCESS_LOG_FORMAT: &str =
-    r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#;
 
 /// The facts about one finished request that access-log atoms draw from. Byte strings are
 /// written escaped (see `push_escaped`), so they may hold anything a client sent.
@@ -103,12 +102,7 @@ fn atom(name: &str) -> Piece {
         _ => {
             // `{...}` keys are matched case-insensitively, suffix included.
             let lower = name.to_ascii_lowercase();
-            let inner = |suffix: &str| {
-                lower
-                    .strip_prefix('{')
-                    .and_then(|r| r.strip_suffix(suffix))
-                    .map(str::to_string)
-            };
+            let inner = |suffix: &str| lower.strip_prefix('{').and_then(|r| r.strip_suffix(suffix)).map(str::to_string);
             if let Some(h) = inner("}i") {
                 Piece::RequestHeader(h.into_bytes().into())
             } else if let Some(h) = inner("}o") {
@@ -126,11 +120,7 @@ fn atom(name: &str) -> Piece {
 /// supported) and `%%`. Anything else after `%` is refused here, where Python would fail on
 /// every request instead.
 fn compile(format: &str) -> Result<Vec<Piece>, LogError> {
-    let err = |at, why| LogError::Format {
-        format: format.to_string(),
-        at,
-        why,
-    };
+    let err = |at, why| LogError::Format { format: format.to_string(), at, why };
     let bytes = format.as_bytes();
     let mut pieces = Vec::new();
     let mut lit = Vec::new();
@@ -182,23 +172,14 @@ fn push_escaped(buf: &mut Vec<u8>, value: &[u8]) {
             0x20..=0x7e => buf.push(b),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                buf.extend_from_slice(&[
-                    b'\\',
-                    b'x',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 15)],
-                ]);
+                buf.extend_from_slice(&[b'\\', b'x', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
             }
         }
     }
 }
 
 fn header_last<'a>(headers: &[(&[u8], &'a [u8])], name: &[u8]) -> Option<&'a [u8]> {
-    headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| *v)
+    headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
 }
 
 /// Pushes the value of header `name`, repeated headers joined with `,` as in the WSGI environ
@@ -264,11 +245,7 @@ fn basic_auth_user(headers: &[(&[u8], &[u8])]) -> Option<Vec<u8>> {
     let user = decoded.split(|&b| b == b':').next().unwrap_or(&[]);
     std::str::from_utf8(user).ok()?;
     // An empty name prints as `-`, as Gunicorn's `user or '-'` does.
-    if user.is_empty() {
-        None
-    } else {
-        Some(user.to_vec())
-    }
+    if user.is_empty() { None } else { Some(user.to_vec()) }
 }
 
 thread_local! {
@@ -380,7 +357,10 @@ pub struct AccessLog {
 #[derive(Debug)]
 enum Output {
     Stdout,
-    File { file: File, path: PathBuf },
+    File {
+        file: File,
+        path: PathBuf,
+    },
     /// Records go to the Python logger's `access()` (see `log::python`).
     Python,
 }
@@ -396,10 +376,7 @@ impl AccessLog {
             Output::Stdout
         } else {
             let path = PathBuf::from(target);
-            Output::File {
-                file: open_append(&path)?,
-                path,
-            }
+            Output::File { file: open_append(&path)?, path }
         };
         Ok(AccessLog { pieces, out })
     }
@@ -410,11 +387,7 @@ impl AccessLog {
             return EnvironCapture::Whole;
         }
         let keys = self.environ_keys();
-        if keys.is_empty() {
-            EnvironCapture::Nothing
-        } else {
-            EnvironCapture::Keys(keys.into_iter().map(Box::from).collect())
-        }
+        if keys.is_empty() { EnvironCapture::Nothing } else { EnvironCapture::Keys(keys.into_iter().map(Box::from).collect()) }
     }
 
     /// The environ keys (lower-cased) that `{var}e` atoms read.
@@ -468,10 +441,7 @@ impl AccessLog {
                 Piece::Query => push_escaped(buf, rec.query),
                 Piece::Protocol => push_escaped(buf, rec.protocol.as_bytes()),
                 Piece::Status => {
-                    let code = rec
-                        .status
-                        .split(|b| b.is_ascii_whitespace())
-                        .find(|w| !w.is_empty());
+                    let code = rec.status.split(|b| b.is_ascii_whitespace()).find(|w| !w.is_empty());
                     match code {
                         Some(c) => push_escaped(buf, c),
                         None => buf.push(b'-'),
@@ -524,10 +494,7 @@ impl AccessLog {
             return Ok(());
         };
         let new = open_append(path)?;
-        replace_fd(new, file.as_raw_fd()).map_err(|source| LogError::Open {
-            path: path.clone(),
-            source,
-        })
+        replace_fd(new, file.as_raw_fd()).map_err(|source| LogError::Open { path: path.clone(), source })
     }
 }
 
@@ -620,11 +587,7 @@ mod tests {
             ("zz", "-"),
         ];
         for (atom, want) in cases {
-            assert_eq!(
-                render(&format!("%({atom})s"), &rec),
-                format!("{want}\n"),
-                "atom {atom}"
-            );
+            assert_eq!(render(&format!("%({atom})s"), &rec), format!("{want}\n"), "atom {atom}");
         }
         let log = AccessLog::open("-", "%({REMOTE_PORT}e)s %({x}i)s").unwrap();
         assert_eq!(log.environ_keys(), vec!["remote_port"]);
@@ -632,24 +595,14 @@ mod tests {
 
     #[test]
     fn default_format_and_dashes() {
-        let o = Owned {
-            req: vec![],
-            resp: vec![],
-            env: Captured::Nothing,
-        };
-        let rec = AccessRecord {
-            response_length: None,
-            ..record(&o, UNIX_EPOCH)
-        };
+        let o = Owned { req: vec![], resp: vec![], env: Captured::Nothing };
+        let rec = AccessRecord { response_length: None, ..record(&o, UNIX_EPOCH) };
         let line = render(DEFAULT_ACCESS_LOG_FORMAT, &rec);
         let (before, after) = line.split_once('[').unwrap();
         assert_eq!(before, "10.0.0.1 - - ");
         let after = &after[after.find(']').unwrap() + 1..];
         assert_eq!(after, " \"GET /a%20b?x=1 HTTP/1.1\" 200 - \"-\" \"-\"\n");
-        let zero = AccessRecord {
-            response_length: Some(0),
-            ..record(&o, UNIX_EPOCH)
-        };
+        let zero = AccessRecord { response_length: Some(0), ..record(&o, UNIX_EPOCH) };
         assert_eq!(render("%(b)s", &zero), "0\n");
         assert_eq!(render("100%% %(m)s", &zero), "100% GET\n");
     }
@@ -657,21 +610,12 @@ mod tests {
     #[test]
     fn escaping() {
         let o = Owned {
-            req: vec![
-                (b"User-Agent", b"a\"b\\c\n\x01\xe9"),
-                (b"Authorization", b"basic !!"),
-            ],
+            req: vec![(b"User-Agent", b"a\"b\\c\n\x01\xe9"), (b"Authorization", b"basic !!")],
             resp: vec![],
             env: Captured::Nothing,
         };
-        let rec = AccessRecord {
-            path: b"/x\r\ny",
-            ..record(&o, UNIX_EPOCH)
-        };
-        assert_eq!(
-            render("%(a)s|%(U)s|%(u)s", &rec),
-            "a\\\"b\\\\c\\x0a\\x01\\xe9|/x\\x0d\\x0ay|-\n"
-        );
+        let rec = AccessRecord { path: b"/x\r\ny", ..record(&o, UNIX_EPOCH) };
+        assert_eq!(render("%(a)s|%(U)s|%(u)s", &rec), "a\\\"b\\\\c\\x0a\\x01\\xe9|/x\\x0d\\x0ay|-\n");
     }
 
     #[test]
@@ -701,19 +645,10 @@ mod tests {
         log.write(&record(&o, UNIX_EPOCH));
         let rotated = dir.path().join("access.log.1");
         std::fs::rename(&path, &rotated).unwrap();
-        log.write(&AccessRecord {
-            method: "POST",
-            ..record(&o, UNIX_EPOCH)
-        });
+        log.write(&AccessRecord { method: "POST", ..record(&o, UNIX_EPOCH) });
         log.reopen().unwrap();
-        log.write(&AccessRecord {
-            method: "PUT",
-            ..record(&o, UNIX_EPOCH)
-        });
-        assert_eq!(
-            std::fs::read_to_string(&rotated).unwrap(),
-            "GET /a b\nPOST /a b\n"
-        );
+        log.write(&AccessRecord { method: "PUT", ..record(&o, UNIX_EPOCH) });
+        assert_eq!(std::fs::read_to_string(&rotated).unwrap(), "GET /a b\nPOST /a b\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "PUT /a b\n");
     }
 
@@ -731,10 +666,7 @@ mod tests {
                         let n = format!("{t}-{i}");
                         let mut req = o.req.clone();
                         req.push((b"X-N", n.as_bytes()));
-                        log.write(&AccessRecord {
-                            request_headers: &req,
-                            ..record(o, UNIX_EPOCH)
-                        });
+                        log.write(&AccessRecord { request_headers: &req, ..record(o, UNIX_EPOCH) });
                     }
                 });
             }
@@ -742,11 +674,6 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1600);
-        assert!(
-            lines
-                .iter()
-                .all(|l| l.starts_with("GET /a b ") && l.matches('-').count() == 1),
-            "{text}"
-        );
+        assert!(lines.iter().all(|l| l.starts_with("GET /a b ") && l.matches('-').count() == 1), "{text}");
     }
 }

@@ -22,9 +22,9 @@ pub mod python;
 mod setup;
 mod time;
 
+use crate::metrics::{self, LogCounter};
 pub use access::{AccessLog, AccessRecord, Captured, DEFAULT_ACCESS_LOG_FORMAT, EnvironCapture};
 pub use setup::configure;
-use crate::metrics::{self, LogCounter};
 use time::{LocalTime, local_time, push_error_time, unix_secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,10 +46,7 @@ impl Level {
             ("error", Level::Error),
             ("critical", Level::Critical),
         ];
-        levels
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
-            .map(|(_, l)| *l)
+        levels.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.trim())).map(|(_, l)| *l)
     }
 
     /// As printed in the line (Python's level names).
@@ -79,11 +76,7 @@ pub enum LogError {
     /// The log file could not be opened for appending.
     Open { path: PathBuf, source: io::Error },
     /// `access_log_format` is not a valid `%(atom)s` format.
-    Format {
-        format: String,
-        at: usize,
-        why: &'static str,
-    },
+    Format { format: String, at: usize, why: &'static str },
 }
 
 impl fmt::Display for LogError {
@@ -93,10 +86,7 @@ impl fmt::Display for LogError {
                 write!(f, "can't open log file {}: {source}", path.display())
             }
             LogError::Format { format, at, why } => {
-                write!(
-                    f,
-                    "invalid access log format {format:?} at byte {at}: {why}"
-                )
+                write!(f, "invalid access log format {format:?} at byte {at}: {why}")
             }
         }
     }
@@ -137,14 +127,7 @@ fn write_fd(fd: RawFd, mut bytes: &[u8]) {
 
 fn open_append(path: &Path) -> Result<File, LogError> {
     // std opens with O_CLOEXEC; the mode is 0666 minus the umask, like Python's open().
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(|source| LogError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
+    OpenOptions::new().append(true).create(true).open(path).map_err(|source| LogError::Open { path: path.to_path_buf(), source })
 }
 
 /// Puts `file` in place of descriptor `target`, keeping `target` close-on-exec.
@@ -163,11 +146,7 @@ fn replace_fd(file: File, target: RawFd) -> Result<(), io::Error> {
         }
         rc
     };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 thread_local! {
@@ -209,9 +188,7 @@ static ERR_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
 /// Sets up the process-wide error log. `target` is `-` for stderr or a file path, opened for
 /// appending and created if missing.
 pub fn init_error_log(level: Level, target: &str) -> Result<(), LogError> {
-    let mut path_slot = ERR_PATH
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut path_slot = ERR_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if target == "-" {
         // A file descriptor opened earlier stays open (but unused): closing it could let a
         // racing writer hit a reused descriptor number.
@@ -223,10 +200,7 @@ pub fn init_error_log(level: Level, target: &str) -> Result<(), LogError> {
         let owned = ERR_FD_OWNED.load(Ordering::Acquire);
         if owned >= 0 {
             let fd = owned;
-            replace_fd(file, fd).map_err(|source| LogError::Open {
-                path: path.clone(),
-                source,
-            })?;
+            replace_fd(file, fd).map_err(|source| LogError::Open { path: path.clone(), source })?;
             ERR_FD.store(fd, Ordering::Release);
         } else {
             let fd = file.into_raw_fd();
@@ -282,13 +256,7 @@ fn write_line(level: Level, args: fmt::Arguments<'_>) {
     });
 }
 
-fn format_error_line(
-    buf: &mut Vec<u8>,
-    level: Level,
-    args: fmt::Arguments<'_>,
-    lt: &LocalTime,
-    pid: u32,
-) {
+fn format_error_line(buf: &mut Vec<u8>, level: Level, args: fmt::Arguments<'_>, lt: &LocalTime, pid: u32) {
     push_error_time(buf, lt);
     let _ = write!(buf, " [{pid}] [{}] ", level.name());
     // Multi-line messages (tracebacks) are written as given, as Python's logging does.
@@ -306,23 +274,15 @@ pub fn write_raw(bytes: &[u8]) {
 /// `reopen_files()` runs too. Access logs are reopened with `AccessLog::reopen`.
 pub fn reopen() -> Result<(), LogError> {
     python::reopen_files();
-    let path_slot = ERR_PATH
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path_slot = ERR_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(path) = path_slot.as_ref() else {
         return Ok(());
     };
     let file = open_append(path)?;
     let fd = ERR_FD_OWNED.load(Ordering::Acquire);
-    replace_fd(file, fd).map_err(|source| LogError::Open {
-        path: path.clone(),
-        source,
-    })?;
+    replace_fd(file, fd).map_err(|source| LogError::Open { path: path.clone(), source })?;
     if CAPTURE_OUTPUT.load(Ordering::Acquire) {
-        capture_stdio(fd).map_err(|source| LogError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        capture_stdio(fd).map_err(|source| LogError::Open { path: path.clone(), source })?;
     }
     Ok(())
 }
@@ -333,16 +293,11 @@ static CAPTURE_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::Atomic
 /// `capture_output`: points fds 1 and 2 at the error log file, so whatever the app (or a C
 /// extension) prints lands there. A no-op when the error log is stderr, as in Gunicorn.
 pub fn capture_output() -> Result<(), LogError> {
-    let path_slot = ERR_PATH
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path_slot = ERR_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(path) = path_slot.as_ref() else {
         return Ok(());
     };
-    capture_stdio(ERR_FD_OWNED.load(Ordering::Acquire)).map_err(|source| LogError::Open {
-        path: path.clone(),
-        source,
-    })?;
+    capture_stdio(ERR_FD_OWNED.load(Ordering::Acquire)).map_err(|source| LogError::Open { path: path.clone(), source })?;
     CAPTURE_OUTPUT.store(true, Ordering::Release);
     Ok(())
 }
@@ -373,7 +328,6 @@ mod tests {
     use super::time::push_clf_time;
     use super::*;
 
-
     /// Checks `line` against a shape where `9` is one digit and `~` is `+` or `-`; everything
     /// else is literal. (The project has no regex crate, and this is all the test needs.)
     fn shaped(line: &str, shape: &str) -> bool {
@@ -389,41 +343,15 @@ mod tests {
     fn error_line_format() {
         let mut buf = Vec::new();
         let lt = local_time(unix_secs(SystemTime::now()));
-        format_error_line(
-            &mut buf,
-            Level::Info,
-            format_args!("Listening at: {}", "x"),
-            &lt,
-            12345,
-        );
+        format_error_line(&mut buf, Level::Info, format_args!("Listening at: {}", "x"), &lt, 12345);
         let line = String::from_utf8(buf).unwrap();
-        assert!(
-            shaped(
-                &line,
-                "[9999-99-99 99:99:99 ~9999] [12345] [INFO] Listening at: x\n"
-            ),
-            "{line:?}"
-        );
-        let fixed = LocalTime {
-            year: 2026,
-            month: 11,
-            day: 27,
-            hour: 6,
-            min: 28,
-            sec: 30,
-            offset_secs: -(5 * 3600 + 30 * 60),
-        };
+        assert!(shaped(&line, "[9999-99-99 99:99:99 ~9999] [12345] [INFO] Listening at: x\n"), "{line:?}");
+        let fixed = LocalTime { year: 2026, month: 11, day: 27, hour: 6, min: 28, sec: 30, offset_secs: -(5 * 3600 + 30 * 60) };
         let mut buf = Vec::new();
         format_error_line(&mut buf, Level::Critical, format_args!("a\nb"), &fixed, 7);
         assert_eq!(buf, b"[2026-11-27 06:28:30 -0530] [7] [CRITICAL] a\nb\n");
         let mut buf = Vec::new();
-        push_clf_time(
-            &mut buf,
-            &LocalTime {
-                offset_secs: 3600,
-                ..fixed
-            },
-        );
+        push_clf_time(&mut buf, &LocalTime { offset_secs: 3600, ..fixed });
         assert_eq!(buf, b"[27/Nov/2026:06:28:30 +0100]");
     }
 
@@ -452,10 +380,7 @@ mod tests {
         init_error_log(Level::Info, "-").unwrap();
         assert!(old.contains("[WARNING] first-line\n"), "{old}");
         assert!(!old.contains("hidden-line") && !new.contains("hidden-line"));
-        assert!(
-            new.contains("[ERROR] second-line\n") && !old.contains("second-line"),
-            "{new}"
-        );
+        assert!(new.contains("[ERROR] second-line\n") && !old.contains("second-line"), "{new}");
         let err = init_error_log(Level::Info, "/nonexistent-dir/x.log").expect_err("bad path");
         assert!(err.to_string().contains("/nonexistent-dir/x.log"), "{err}");
     }

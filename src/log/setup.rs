@@ -11,12 +11,8 @@ use crate::metrics;
 
 /// Logger classes that mean "the standard logger": ferrocorn's own Rust path serves them.
 /// (Gunicorn swaps in its statsd logger when `statsd_host` is set; statsd is sent from Rust.)
-const BUILTIN_LOGGER_CLASSES: &[&str] = &[
-    "gunicorn.glogging.Logger",
-    "simple",
-    "egg:gunicorn#simple",
-    "gunicorn.instrument.statsd.Statsd",
-];
+const BUILTIN_LOGGER_CLASSES: &[&str] =
+    &["gunicorn.glogging.Logger", "simple", "egg:gunicorn#simple", "gunicorn.instrument.statsd.Statsd"];
 
 /// What the workers' access log should be: `(target, format)`, or `None` for no access log.
 pub type AccessPlan = Option<(String, String)>;
@@ -25,8 +21,7 @@ pub type AccessPlan = Option<(String, String)>;
 pub fn configure(py: Python<'_>, cfg: &Config) -> Result<AccessPlan, String> {
     let level = Level::parse(cfg.str(Key::Loglevel).unwrap_or("info")).unwrap_or(Level::Info);
     let errorlog = cfg.str(Key::Errorlog).unwrap_or("-");
-    init_error_log(level, errorlog)
-        .map_err(|e| format!("cannot open the error log {errorlog:?} (--error-logfile): {e}"))?;
+    init_error_log(level, errorlog).map_err(|e| format!("cannot open the error log {errorlog:?} (--error-logfile): {e}"))?;
 
     if cfg.bool(Key::CaptureOutput) {
         // Whatever Python buffered so far belongs before the switch.
@@ -46,9 +41,8 @@ pub fn configure(py: Python<'_>, cfg: &Config) -> Result<AccessPlan, String> {
     }
 
     let custom_class = custom_logger_class(cfg);
-    let logconfig = cfg.str(Key::Logconfig).is_some()
-        || cfg.py(Key::LogconfigDict).is_some()
-        || cfg.str(Key::LogconfigJson).is_some();
+    let logconfig =
+        cfg.str(Key::Logconfig).is_some() || cfg.py(Key::LogconfigDict).is_some() || cfg.str(Key::LogconfigJson).is_some();
     let syslog = cfg.bool(Key::Syslog);
     let format = cfg.str(Key::AccessLogFormat).unwrap_or_default().to_string();
     let accesslog = cfg.str(Key::Accesslog);
@@ -71,10 +65,7 @@ pub fn configure(py: Python<'_>, cfg: &Config) -> Result<AccessPlan, String> {
     })?;
     // Gunicorn writes access records when any of these routes them somewhere; a custom logger
     // class decides for itself, so it gets every record.
-    let access_on = custom_class
-        || accesslog.is_some()
-        || logconfig
-        || (syslog && !cfg.bool(Key::DisableRedirectAccessToSyslog));
+    let access_on = custom_class || accesslog.is_some() || logconfig || (syslog && !cfg.bool(Key::DisableRedirectAccessToSyslog));
     Ok(access_on.then(|| (accesslog.unwrap_or("-").to_string(), format)))
 }
 

@@ -30,15 +30,7 @@ pub(super) fn local_time(secs: i64) -> LocalTime {
     // writes only into `tm`.
     let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
     if !ok {
-        return LocalTime {
-            year: 1970,
-            month: 1,
-            day: 1,
-            hour: 0,
-            min: 0,
-            sec: 0,
-            offset_secs: 0,
-        };
+        return LocalTime { year: 1970, month: 1, day: 1, hour: 0, min: 0, sec: 0, offset_secs: 0 };
     }
     LocalTime {
         year: tm.tm_year + 1900,
@@ -60,29 +52,17 @@ fn push_offset(buf: &mut Vec<u8>, offset_secs: i32) {
 
 /// `[2026-11-27 06:28:30 +0000]`, Gunicorn's error-log `datefmt`.
 pub(super) fn push_error_time(buf: &mut Vec<u8>, lt: &LocalTime) {
-    let _ = write!(
-        buf,
-        "[{:04}-{:02}-{:02} {:02}:{:02}:{:02} ",
-        lt.year, lt.month, lt.day, lt.hour, lt.min, lt.sec
-    );
+    let _ = write!(buf, "[{:04}-{:02}-{:02} {:02}:{:02}:{:02} ", lt.year, lt.month, lt.day, lt.hour, lt.min, lt.sec);
     push_offset(buf, lt.offset_secs);
     buf.push(b']');
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `[27/Nov/2026:06:28:30 +0000]`, the Common Log Format time of `%(t)s`.
 pub(super) fn push_clf_time(buf: &mut Vec<u8>, lt: &LocalTime) {
-    let mon = MONTHS
-        .get(usize::from(lt.month.saturating_sub(1)))
-        .unwrap_or(&"Jan");
-    let _ = write!(
-        buf,
-        "[{:02}/{mon}/{:04}:{:02}:{:02}:{:02} ",
-        lt.day, lt.year, lt.hour, lt.min, lt.sec
-    );
+    let mon = MONTHS.get(usize::from(lt.month.saturating_sub(1))).unwrap_or(&"Jan");
+    let _ = write!(buf, "[{:02}/{mon}/{:04}:{:02}:{:02}:{:02} ", lt.day, lt.year, lt.hour, lt.min, lt.sec);
     push_offset(buf, lt.offset_secs);
     buf.push(b']');
 }

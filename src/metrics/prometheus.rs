@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn renders_workers_and_totals() {
-        let rows = [WorkerRow { pid: 7, age: 1, stats: Snapshot { requests: 3, in_flight: 1, busy_us: 1_500_000, rss_bytes: 4096 } }];
+        let rows =
+            [WorkerRow { pid: 7, age: 1, stats: Snapshot { requests: 3, in_flight: 1, busy_us: 1_500_000, rss_bytes: 4096 } }];
         let text = render(&rows, Exited { requests: 2, busy_us: 1 });
         assert!(text.contains("ferrocorn_worker_requests_total{pid=\"7\",age=\"1\"} 3\n"));
         assert!(text.contains("ferrocorn_worker_busy_seconds_total{pid=\"7\",age=\"1\"} 1.500000\n"));

@@ -22,7 +22,10 @@ pub enum StatsdError {
     /// `statsd_host` is not `HOST[:PORT]`, `[V6]:PORT` or `unix://PATH`.
     Address(String),
     /// The host name does not resolve.
-    Resolve { host: String, source: io::Error },
+    Resolve {
+        host: String,
+        source: io::Error,
+    },
     Socket(io::Error),
 }
 
@@ -89,9 +92,7 @@ impl Statsd {
             Target::Udp { host, port } => {
                 let addr: SocketAddr = (host.as_str(), *port)
                     .to_socket_addrs()
-                    .and_then(|mut a| {
-                        a.next().ok_or_else(|| io::Error::other("no address found"))
-                    })
+                    .and_then(|mut a| a.next().ok_or_else(|| io::Error::other("no address found")))
                     .map_err(|source| StatsdError::Resolve { host: host.clone(), source })?;
                 let local: SocketAddr = if addr.is_ipv6() {
                     "[::]:0".parse().map_err(|_| StatsdError::Address(host.clone()))?
@@ -118,10 +119,7 @@ impl Statsd {
     /// Sends one metric line `PREFIX NAME:VALUE|TYPE` (plus tags); never blocks.
     pub fn send(&self, name: &str, value: fmt::Arguments<'_>, kind: &str) {
         let mut line = String::with_capacity(64);
-        let _ = fmt::write(
-            &mut line,
-            format_args!("{}{name}:{value}|{kind}{}", self.prefix, self.tags),
-        );
+        let _ = fmt::write(&mut line, format_args!("{}{name}:{value}|{kind}{}", self.prefix, self.tags));
         let _ = match &self.sock {
             Sock::Udp(s) => s.send(line.as_bytes()),
             Sock::Unix(s) => s.send(line.as_bytes()),
@@ -215,11 +213,7 @@ mod tests {
         }
         assert_eq!(
             got,
-            [
-                "web.gunicorn.requests:1|c|@1.0|#a:b",
-                "web.gunicorn.request.duration:3.5|ms|#a:b",
-                "web.gunicorn.workers:2|g|#a:b",
-            ]
+            ["web.gunicorn.requests:1|c|@1.0|#a:b", "web.gunicorn.request.duration:3.5|ms|#a:b", "web.gunicorn.workers:2|g|#a:b",]
         );
     }
 }

@@ -37,18 +37,11 @@ pub enum BindError {
     /// The `--bind` value cannot be parsed.
     Syntax { value: String, why: &'static str },
     /// A host name did not resolve to any address.
-    Resolve {
-        host: String,
-        source: Option<io::Error>,
-    },
+    Resolve { host: String, source: Option<io::Error> },
     /// The address stayed busy through every retry.
     InUse { addr: String, attempts: u32 },
     /// Any other failure creating, binding or listening (permission denied, path too long, ...).
-    Os {
-        addr: String,
-        op: &'static str,
-        source: io::Error,
-    },
+    Os { addr: String, op: &'static str, source: io::Error },
     /// A file that is not a socket sits at a unix socket path; we never delete it.
     NotASocket { path: PathBuf },
     /// An inherited or `fd://` descriptor is unusable.
@@ -63,10 +56,7 @@ impl fmt::Display for BindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BindError::Syntax { value, why } => write!(f, "invalid bind address {value:?}: {why}"),
-            BindError::Resolve {
-                host,
-                source: Some(e),
-            } => {
+            BindError::Resolve { host, source: Some(e) } => {
                 write!(f, "cannot resolve host {host:?}: {e}")
             }
             BindError::Resolve { host, source: None } => {
@@ -100,20 +90,14 @@ impl fmt::Display for BindError {
 impl std::error::Error for BindError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BindError::Resolve {
-                source: Some(e), ..
-            }
-            | BindError::Os { source: e, .. } => Some(e),
+            BindError::Resolve { source: Some(e), .. } | BindError::Os { source: e, .. } => Some(e),
             _ => None,
         }
     }
 }
 
 fn syntax(value: &str, why: &'static str) -> BindError {
-    BindError::Syntax {
-        value: value.to_string(),
-        why,
-    }
+    BindError::Syntax { value: value.to_string(), why }
 }
 
 fn parse_port(value: &str, port: &str) -> Result<u16, BindError> {
@@ -123,8 +107,7 @@ fn parse_port(value: &str, port: &str) -> Result<u16, BindError> {
     if !port.bytes().all(|b| b.is_ascii_digit()) {
         return Err(syntax(value, "the port is not a number"));
     }
-    port.parse::<u16>()
-        .map_err(|_| syntax(value, "the port must be between 0 and 65535"))
+    port.parse::<u16>().map_err(|_| syntax(value, "the port must be between 0 and 65535"))
 }
 
 /// Parses a `--bind` value the way Gunicorn's `parse_address` reads it.
@@ -149,10 +132,7 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
     if let Some(fd) = value.strip_prefix("fd://") {
         return match fd.parse::<RawFd>() {
             Ok(n) if n >= 0 => Ok(BindAddr::Fd(n)),
-            _ => Err(syntax(
-                value_in,
-                "fd:// must be followed by a file descriptor number",
-            )),
+            _ => Err(syntax(value_in, "fd:// must be followed by a file descriptor number")),
         };
     }
     let netloc = value.strip_prefix("tcp://").unwrap_or(value);
@@ -161,10 +141,7 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
             return Err(syntax(value_in, "missing ']' after an IPv6 address"));
         };
         if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(syntax(
-                value_in,
-                "the text in brackets is not an IPv6 address",
-            ));
+            return Err(syntax(value_in, "the text in brackets is not an IPv6 address"));
         }
         let port = match after {
             "" => DEFAULT_PORT,
@@ -176,16 +153,9 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
         (host.to_string(), port)
     } else if let Some((host, port)) = netloc.split_once(':') {
         if port.contains(':') {
-            return Err(syntax(
-                value_in,
-                "an IPv6 address must be written in brackets: [ADDR]:PORT",
-            ));
+            return Err(syntax(value_in, "an IPv6 address must be written in brackets: [ADDR]:PORT"));
         }
-        let host = if host.is_empty() {
-            Ipv4Addr::UNSPECIFIED.to_string()
-        } else {
-            host.to_string()
-        };
+        let host = if host.is_empty() { Ipv4Addr::UNSPECIFIED.to_string() } else { host.to_string() };
         (host, parse_port(value_in, port)?)
     } else {
         (netloc.to_string(), DEFAULT_PORT)
@@ -193,10 +163,7 @@ pub fn parse_bind(value: &str) -> Result<BindAddr, BindError> {
     if host.bytes().any(|b| b.is_ascii_whitespace() || b == b'/') {
         return Err(syntax(value_in, "the host contains a space or '/'"));
     }
-    Ok(BindAddr::Tcp {
-        host: host.to_ascii_lowercase(),
-        port,
-    })
+    Ok(BindAddr::Tcp { host: host.to_ascii_lowercase(), port })
 }
 
 #[cfg(test)]
@@ -204,10 +171,7 @@ mod tests {
     use super::*;
 
     fn tcp(host: &str, port: u16) -> BindAddr {
-        BindAddr::Tcp {
-            host: host.to_string(),
-            port,
-        }
+        BindAddr::Tcp { host: host.to_string(), port }
     }
 
     #[test]
@@ -223,10 +187,7 @@ mod tests {
             ("[::]", tcp("::", 8000)),
             ("[FE80::1]:0", tcp("fe80::1", 0)),
             ("unix:/run/app.sock", BindAddr::Unix("/run/app.sock".into())),
-            (
-                "unix:///run/app.sock",
-                BindAddr::Unix("/run/app.sock".into()),
-            ),
+            ("unix:///run/app.sock", BindAddr::Unix("/run/app.sock".into())),
             ("unix:rel.sock", BindAddr::Unix("rel.sock".into())),
             ("fd://3", BindAddr::Fd(3)),
         ];

@@ -59,15 +59,7 @@ impl Listener {
             Some((n, p)) => (n.to_string(), p.split(':').next().unwrap_or("").to_string()),
             None => (shown.clone(), String::new()),
         };
-        Listener {
-            kind: ListenerKind::Unix {
-                listener,
-                path,
-                shown,
-            },
-            server_name: name,
-            server_port: port,
-        }
+        Listener { kind: ListenerKind::Unix { listener, path, shown }, server_name: name, server_port: port }
     }
 
     pub fn kind(&self) -> &ListenerKind {
@@ -128,19 +120,17 @@ impl Listener {
     /// has none), and falls back to the socket path with an empty port.
     pub fn environ_server(&self, host_header: Option<&str>, scheme: &str) -> (String, String) {
         match (&self.kind, host_header) {
-            (ListenerKind::Unix { .. }, Some(host)) if self.server_port.is_empty() => {
-                match host.split_once(':') {
-                    Some((n, p)) => (n.to_string(), p.split(':').next().unwrap_or("").to_string()),
-                    None => {
-                        let port = match scheme {
-                            "http" => "80",
-                            "https" => "443",
-                            _ => "",
-                        };
-                        (host.to_string(), port.to_string())
-                    }
+            (ListenerKind::Unix { .. }, Some(host)) if self.server_port.is_empty() => match host.split_once(':') {
+                Some((n, p)) => (n.to_string(), p.split(':').next().unwrap_or("").to_string()),
+                None => {
+                    let port = match scheme {
+                        "http" => "80",
+                        "https" => "443",
+                        _ => "",
+                    };
+                    (host.to_string(), port.to_string())
                 }
-            }
+            },
             _ => self.local_addr_for_environ(),
         }
     }
@@ -166,11 +156,7 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> BindOptions {
-        BindOptions {
-            backlog: 2048,
-            reuse_port: false,
-            retries: 4,
-        }
+        BindOptions { backlog: 2048, reuse_port: false, retries: 4 }
     }
 }
 
@@ -214,44 +200,29 @@ fn bind_with_retries(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Bi
             }
         }
     }
-    Err(BindError::InUse {
-        addr: shown,
-        attempts,
-    })
+    Err(BindError::InUse { addr: shown, attempts })
 }
 
 fn os_err(addr: &BindAddr, op: &'static str, source: io::Error) -> Attempt {
     if source.kind() == io::ErrorKind::AddrInUse {
         return Attempt::Busy;
     }
-    Attempt::Fatal(BindError::Os {
-        addr: addr.to_string(),
-        op,
-        source,
-    })
+    Attempt::Fatal(BindError::Os { addr: addr.to_string(), op, source })
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, BindError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| BindError::Resolve {
-            host: host.to_string(),
-            source: Some(e),
-        })?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| BindError::Resolve { host: host.to_string(), source: Some(e) })?.collect();
     // Gunicorn opens an AF_INET socket for every host name, so IPv4 wins when both exist.
     addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| BindError::Resolve {
-            host: host.to_string(),
-            source: None,
-        })
+        .ok_or_else(|| BindError::Resolve { host: host.to_string(), source: None })
 }
 
 fn bind_once(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Attempt> {
@@ -259,29 +230,24 @@ fn bind_once(addr: &BindAddr, opts: &BindOptions) -> Result<Listener, Attempt> {
         BindAddr::Tcp { host, port } => {
             let sa = resolve(host, *port).map_err(Attempt::Fatal)?;
             // socket2 creates the socket with CLOEXEC set, which is what we want (see module doc).
-            let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)
-                .map_err(|e| os_err(addr, "create a socket for", e))?;
+            let sock =
+                Socket::new(Domain::for_address(sa), Type::STREAM, None).map_err(|e| os_err(addr, "create a socket for", e))?;
             // IPV6_V6ONLY is left at the system default, as Gunicorn leaves it (dual-stack `[::]`
             // on Linux unless net.ipv6.bindv6only is set).
             set_common_options(&sock, opts).map_err(|e| os_err(addr, "set options on", e))?;
-            sock.set_tcp_nodelay(true)
-                .map_err(|e| os_err(addr, "set TCP_NODELAY on", e))?;
+            sock.set_tcp_nodelay(true).map_err(|e| os_err(addr, "set TCP_NODELAY on", e))?;
             sock.bind(&sa.into()).map_err(|e| os_err(addr, "bind", e))?;
-            sock.listen(opts.backlog)
-                .map_err(|e| os_err(addr, "listen on", e))?;
+            sock.listen(opts.backlog).map_err(|e| os_err(addr, "listen on", e))?;
             Listener::tcp(sock.into()).map_err(|e| os_err(addr, "read the address of", e))
         }
         BindAddr::Unix(path) => {
             clear_stale_unix_socket(addr, path)?;
             let sa = SockAddr::unix(path).map_err(|e| os_err(addr, "bind", e))?;
-            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)
-                .map_err(|e| os_err(addr, "create a socket for", e))?;
-            sock.set_reuse_address(true)
-                .map_err(|e| os_err(addr, "set options on", e))?;
+            let sock = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| os_err(addr, "create a socket for", e))?;
+            sock.set_reuse_address(true).map_err(|e| os_err(addr, "set options on", e))?;
             // The file's mode is 0777 minus the process umask, which the caller sets beforehand.
             sock.bind(&sa).map_err(|e| os_err(addr, "bind", e))?;
-            sock.listen(opts.backlog)
-                .map_err(|e| os_err(addr, "listen on", e))?;
+            sock.listen(opts.backlog).map_err(|e| os_err(addr, "listen on", e))?;
             let shown = path.display().to_string();
             Ok(Listener::unix(sock.into(), Some(path.clone()), shown))
         }
@@ -294,10 +260,7 @@ fn set_common_options(sock: &Socket, opts: &BindOptions) -> io::Result<()> {
     if opts.reuse_port {
         // Gunicorn ignores kernels that do not know the option; so do we.
         if let Err(e) = sock.set_reuse_port(true) {
-            if !matches!(
-                e.raw_os_error(),
-                Some(libc::ENOPROTOOPT) | Some(libc::EINVAL)
-            ) {
+            if !matches!(e.raw_os_error(), Some(libc::ENOPROTOOPT) | Some(libc::EINVAL)) {
                 return Err(e);
             }
         }
@@ -313,29 +276,22 @@ fn clear_stale_unix_socket(addr: &BindAddr, path: &Path) -> Result<(), Attempt> 
         Err(e) => return Err(os_err(addr, "inspect", e)),
     };
     if !meta.file_type().is_socket() {
-        return Err(Attempt::Fatal(BindError::NotASocket {
-            path: path.to_path_buf(),
-        }));
+        return Err(Attempt::Fatal(BindError::NotASocket { path: path.to_path_buf() }));
     }
     match UnixStream::connect(path) {
         Ok(_) => Err(Attempt::Busy),
         // Nobody accepts on it: the server that made it is gone.
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            match std::fs::remove_file(path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(os_err(addr, "remove the stale socket file of", e)),
-            }
-        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(os_err(addr, "remove the stale socket file of", e)),
+        },
         Err(e) => Err(os_err(addr, "probe the existing socket file of", e)),
     }
 }
 
 fn bad_fd(fd: RawFd, why: impl Into<String>) -> BindError {
-    BindError::BadFd {
-        fd,
-        why: why.into(),
-    }
+    BindError::BadFd { fd, why: why.into() }
 }
 
 /// Takes ownership of an already-open stream socket (`fd://`, systemd, re-exec).
@@ -355,15 +311,11 @@ fn adopt_fd(fd: RawFd, opts: &BindOptions) -> Result<Listener, BindError> {
     // borrow lives (adoption happens at startup, before workers or app threads exist).
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let sref = SockRef::from(&borrowed);
-    let ty = sref
-        .r#type()
-        .map_err(|e| bad_fd(fd, format!("it is not a socket ({e})")))?;
+    let ty = sref.r#type().map_err(|e| bad_fd(fd, format!("it is not a socket ({e})")))?;
     if ty != Type::STREAM {
         return Err(bad_fd(fd, "it is not a stream socket (SOCK_STREAM)"));
     }
-    let local = sref
-        .local_addr()
-        .map_err(|e| bad_fd(fd, format!("getsockname failed: {e}")))?;
+    let local = sref.local_addr().map_err(|e| bad_fd(fd, format!("getsockname failed: {e}")))?;
     if local.as_socket().is_none() && !local.is_unix() {
         return Err(bad_fd(fd, "it is neither a TCP nor a unix socket"));
     }
@@ -374,18 +326,12 @@ fn adopt_fd(fd: RawFd, opts: &BindOptions) -> Result<Listener, BindError> {
             None => local.as_unix().map(|u| u.is_unnamed()).unwrap_or(true),
         };
         if unbound {
-            return Err(bad_fd(
-                fd,
-                "it is neither listening nor bound to an address",
-            ));
+            return Err(bad_fd(fd, "it is neither listening nor bound to an address"));
         }
-        sref.listen(opts.backlog)
-            .map_err(|e| bad_fd(fd, format!("listen failed: {e}")))?;
+        sref.listen(opts.backlog).map_err(|e| bad_fd(fd, format!("listen failed: {e}")))?;
     }
-    sref.set_nonblocking(false)
-        .map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
-    sref.set_cloexec(true)
-        .map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
+    sref.set_nonblocking(false).map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
+    sref.set_cloexec(true).map_err(|e| bad_fd(fd, format!("fcntl failed: {e}")))?;
     let _ = set_common_options(&sref, opts);
 
     // SAFETY: the descriptor is open and a stream socket; it was handed to us (fd://, systemd or
@@ -426,9 +372,7 @@ pub enum InheritedFrom {
 /// An inherited descriptor that is unusable is an error, not a silent skip: serving on fewer
 /// sockets than configured would be worse than refusing to start. The variables are not removed
 /// here (that is `unsafe` in a threaded process); the caller removes them before spawning anything.
-pub fn listeners_from_env(
-    opts: &BindOptions,
-) -> Result<Option<(InheritedFrom, Vec<Listener>)>, BindError> {
+pub fn listeners_from_env(opts: &BindOptions) -> Result<Option<(InheritedFrom, Vec<Listener>)>, BindError> {
     let var = |name| std::env::var(name).ok();
     listeners_from_vars(
         var("LISTEN_PID").as_deref(),
@@ -456,16 +400,10 @@ fn listeners_from_vars(
                 .parse()
                 .ok()
                 .filter(|n| (0..=1024).contains(n))
-                .ok_or_else(|| BindError::Env {
-                    var: "LISTEN_FDS",
-                    value: lfds.to_string(),
-                })?;
+                .ok_or_else(|| BindError::Env { var: "LISTEN_FDS", value: lfds.to_string() })?;
             if n > 0 {
                 let fds: Vec<RawFd> = (SD_LISTEN_FDS_START..SD_LISTEN_FDS_START + n).collect();
-                return Ok(Some((
-                    InheritedFrom::Systemd,
-                    listeners_from_fds(&fds, opts)?,
-                )));
+                return Ok(Some((InheritedFrom::Systemd, listeners_from_fds(&fds, opts)?)));
             }
         }
     }
@@ -476,17 +414,11 @@ fn listeners_from_vars(
                 .parse::<RawFd>()
                 .ok()
                 .filter(|fd| *fd >= 0)
-                .ok_or_else(|| BindError::Env {
-                    var: "GUNICORN_FD",
-                    value: value.to_string(),
-                })?;
+                .ok_or_else(|| BindError::Env { var: "GUNICORN_FD", value: value.to_string() })?;
             fds.push(fd);
         }
         if !fds.is_empty() {
-            return Ok(Some((
-                InheritedFrom::Reexec,
-                listeners_from_fds(&fds, opts)?,
-            )));
+            return Ok(Some((InheritedFrom::Reexec, listeners_from_fds(&fds, opts)?)));
         }
     }
     Ok(None)
@@ -509,19 +441,11 @@ mod tests {
     use std::os::fd::IntoRawFd;
 
     fn opts(retries: u32) -> BindOptions {
-        BindOptions {
-            backlog: 16,
-            reuse_port: false,
-            retries,
-        }
+        BindOptions { backlog: 16, reuse_port: false, retries }
     }
 
-
     fn tcp(host: &str, port: u16) -> BindAddr {
-        BindAddr::Tcp {
-            host: host.to_string(),
-            port,
-        }
+        BindAddr::Tcp { host: host.to_string(), port }
     }
 
     #[test]
@@ -532,10 +456,7 @@ mod tests {
         assert_eq!(name, "127.0.0.1");
         assert_ne!(port, "0");
         assert_eq!(l.describe(), format!("http://127.0.0.1:{port}"));
-        assert_eq!(
-            l.environ_server(Some("example.com"), "http"),
-            (name, port.clone())
-        );
+        assert_eq!(l.environ_server(Some("example.com"), "http"), (name, port.clone()));
         // Listening, blocking, close-on-exec.
         let sref = SockRef::from(match l.kind() {
             ListenerKind::Tcp(t) => t,
@@ -544,10 +465,7 @@ mod tests {
         assert!(sref.is_listener().unwrap());
         assert!(sref.reuse_address().unwrap());
         // SAFETY: only reads descriptor flags.
-        assert_ne!(
-            unsafe { libc::fcntl(l.raw_fd(), libc::F_GETFD) } & libc::FD_CLOEXEC,
-            0
-        );
+        assert_ne!(unsafe { libc::fcntl(l.raw_fd(), libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
         assert!(!sref.nonblocking().unwrap());
         std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).expect("connect");
     }
@@ -567,11 +485,7 @@ mod tests {
     #[test]
     fn hostname_resolves() {
         let ls = bind_all(&[tcp("localhost", 0)], &opts(0)).expect("bind localhost");
-        assert!(
-            ls[0].describe().starts_with("http://127.0.0.1:"),
-            "{}",
-            ls[0].describe()
-        );
+        assert!(ls[0].describe().starts_with("http://127.0.0.1:"), "{}", ls[0].describe());
     }
 
     #[test]
@@ -584,18 +498,9 @@ mod tests {
         let addr = BindAddr::Unix(path.clone());
         let ls = bind_all(std::slice::from_ref(&addr), &opts(0)).expect("stale file replaced");
         assert_eq!(ls[0].describe(), format!("unix:{}", path.display()));
-        assert_eq!(
-            ls[0].local_addr_for_environ(),
-            (path.display().to_string(), String::new())
-        );
-        assert_eq!(
-            ls[0].environ_server(Some("h"), "http"),
-            ("h".into(), "80".into())
-        );
-        assert_eq!(
-            ls[0].environ_server(Some("h:81"), "https"),
-            ("h".into(), "81".into())
-        );
+        assert_eq!(ls[0].local_addr_for_environ(), (path.display().to_string(), String::new()));
+        assert_eq!(ls[0].environ_server(Some("h"), "http"), ("h".into(), "80".into()));
+        assert_eq!(ls[0].environ_server(Some("h:81"), "https"), ("h".into(), "81".into()));
         UnixStream::connect(&path).expect("connect");
 
         // Live: refused as in use, and the live server's file is left alone.
@@ -624,10 +529,7 @@ mod tests {
         let port = holder.local_addr().unwrap().port();
         let start = std::time::Instant::now();
         let err = bind_all(&[tcp("127.0.0.1", port)], &opts(1)).expect_err("busy");
-        assert!(
-            start.elapsed() >= Duration::from_millis(900),
-            "no pause between attempts"
-        );
+        assert!(start.elapsed() >= Duration::from_millis(900), "no pause between attempts");
         match &err {
             BindError::InUse { addr, attempts } => {
                 assert_eq!(addr, &format!("127.0.0.1:{port}"));
@@ -656,8 +558,7 @@ mod tests {
     #[test]
     fn adopt_fd_bound_not_listening_is_listened() {
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-            .unwrap();
+        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
         let fd = s.into_raw_fd();
         let ls = bind_all(&[BindAddr::Fd(fd)], &opts(0)).expect("adopt");
         let (_, port) = ls[0].local_addr_for_environ();
@@ -678,10 +579,7 @@ mod tests {
             let err = bind_all(&[BindAddr::Fd(fd)], &opts(0)).expect_err(why);
             assert!(err.to_string().contains(why), "{err}");
             // SAFETY: only reads descriptor flags.
-            assert!(
-                unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0,
-                "fd {fd} was closed"
-            );
+            assert!(unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0, "fd {fd} was closed");
         }
         let err = bind_all(&[BindAddr::Fd(100_000)], &opts(0)).expect_err("closed fd");
         assert!(err.to_string().contains("not open"), "{err}");
@@ -695,37 +593,16 @@ mod tests {
         let other = listeners_from_vars(Some("8"), Some("2"), None, 7, &opts(0)).unwrap();
         assert!(other.is_none());
         let bad = listeners_from_vars(Some("7"), Some("two"), None, 7, &opts(0));
-        assert!(matches!(
-            bad,
-            Err(BindError::Env {
-                var: "LISTEN_FDS",
-                ..
-            })
-        ));
+        assert!(matches!(bad, Err(BindError::Env { var: "LISTEN_FDS", .. })));
         let bad = listeners_from_vars(None, None, Some("3,x"), 7, &opts(0));
-        assert!(matches!(
-            bad,
-            Err(BindError::Env {
-                var: "GUNICORN_FD",
-                ..
-            })
-        ));
+        assert!(matches!(bad, Err(BindError::Env { var: "GUNICORN_FD", .. })));
 
-        let a = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .into_raw_fd();
-        let b = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .into_raw_fd();
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap().into_raw_fd();
+        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap().into_raw_fd();
         let list = format!("{a},{b}");
-        let (from, ls) = listeners_from_vars(None, None, Some(&list), 7, &opts(0))
-            .unwrap()
-            .unwrap();
+        let (from, ls) = listeners_from_vars(None, None, Some(&list), 7, &opts(0)).unwrap().unwrap();
         assert_eq!(from, InheritedFrom::Reexec);
-        assert_eq!(
-            ls.iter().map(Listener::raw_fd).collect::<Vec<_>>(),
-            vec![a, b]
-        );
+        assert_eq!(ls.iter().map(Listener::raw_fd).collect::<Vec<_>>(), vec![a, b]);
     }
 
     #[test]

@@ -2,15 +2,15 @@
 //! repeat while keep-alive allows. Every wait on the client has a deadline, and the app is
 //! only entered once a request is complete.
 
-use super::body::{read_body, BodyError};
+use super::body::{BodyError, read_body};
 use super::{AppKind, AppState, Lifecycle, ProxyMode, Shared};
-use crate::log::{AccessRecord, Captured};
-use crate::wsgi::{format_exception, AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull};
 use crate::hooks::Hook;
+use crate::log::{AccessRecord, Captured};
+use crate::wsgi::{AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull, format_exception};
 use crate::{log_debug, log_error, log_exception};
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{
-    parse_proxy_header, parse_request_head, Framing, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version,
+    Framing, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version, parse_proxy_header, parse_request_head,
 };
 use pyo3::prelude::*;
 use std::rc::Rc;
@@ -329,7 +329,16 @@ fn run_pre_request(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_post_request(py: Python<'_>, app: &AppState, state: &RequestHookState, status: &[u8], headers: &[(Vec<u8>, Vec<u8>)], length: Option<u64>, sent: u64, head: &RequestHead) {
+fn run_post_request(
+    py: Python<'_>,
+    app: &AppState,
+    state: &RequestHookState,
+    status: &[u8],
+    headers: &[(Vec<u8>, Vec<u8>)],
+    length: Option<u64>,
+    sent: u64,
+    head: &RequestHead,
+) {
     if !app.hooks.has(Hook::PostRequest) {
         return;
     }
@@ -449,7 +458,13 @@ fn failure_outcome(f: &AppFailure) -> Started {
 
 /// Runs the app for one request and writes its response; returns whether to keep the
 /// connection open.
-async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, body: Body, conn: &ConnInfo, sh: &Rc<Shared>) -> bool {
+async fn handle<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: Arc<RequestHead>,
+    body: Body,
+    conn: &ConnInfo,
+    sh: &Rc<Shared>,
+) -> bool {
     // The wall-clock start is only for the access log's %(t)s; the duration uses t0.
     let started_at = if sh.access_log.is_some() { SystemTime::now() } else { SystemTime::UNIX_EPOCH };
     let t0 = Instant::now();
@@ -638,7 +653,14 @@ fn close_call(py: Python<'_>, mut call: AppCall, target: &[u8]) {
 
 /// Appends `data` to `wire` framed per `plan`; HEAD bodies are dropped, and a body longer than
 /// its Content-Length is cut (as Gunicorn does).
-pub(super) fn frame_into(wire: &mut Vec<u8>, data: &[u8], plan: &ResponsePlan, is_head: bool, remaining: &mut Option<u64>, sent: &mut u64) {
+pub(super) fn frame_into(
+    wire: &mut Vec<u8>,
+    data: &[u8],
+    plan: &ResponsePlan,
+    is_head: bool,
+    remaining: &mut Option<u64>,
+    sent: &mut u64,
+) {
     if data.is_empty() || is_head {
         return;
     }

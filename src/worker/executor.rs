@@ -13,11 +13,11 @@
 //! A request keeps the same thread or greenlet (its *lane*) from the app call to the last body
 //! chunk, so `threading.local` state set by the app is still there when its generator resumes.
 
-use pyo3::prelude::*;
 use super::hub::{self, HubClient, Message};
+use pyo3::prelude::*;
 use std::cell::{Cell, RefCell};
-use std::sync::{mpsc, Arc};
-use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
+use std::sync::{Arc, mpsc};
+use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
@@ -74,7 +74,11 @@ impl Executor {
     /// Hands work to an event loop driven elsewhere (on the worker's main thread); `capacity`
     /// requests may be in the app at once (`worker_connections`).
     pub fn hub(inbox: Arc<hub::Inbox>, capacity: usize) -> Executor {
-        Executor::Hub { client: HubClient(inbox), next_lane: Cell::new(hub::DRIVER_LANE + 1), slots: Semaphore::new(capacity.max(1)) }
+        Executor::Hub {
+            client: HubClient(inbox),
+            next_lane: Cell::new(hub::DRIVER_LANE + 1),
+            slots: Semaphore::new(capacity.max(1)),
+        }
     }
 
     /// Resolves once the place where Python runs is free to run something: at once for
@@ -84,9 +88,12 @@ impl Executor {
     pub async fn responsive(&self) {
         if let Executor::Hub { client, .. } = self {
             let (tx, rx) = oneshot::channel::<()>();
-            client.0.push(Message::Run { lane: hub::DRIVER_LANE, job: Box::new(move |_py| {
-                let _ = tx.send(());
-            }) });
+            client.0.push(Message::Run {
+                lane: hub::DRIVER_LANE,
+                job: Box::new(move |_py| {
+                    let _ = tx.send(());
+                }),
+            });
             let _ = rx.await;
         }
     }

@@ -5,7 +5,7 @@
 //! second holds flags the master polls: booted (the app loaded), and reload requested (a watched
 //! file changed). Both cost one atomic operation, never a syscall or a file.
 
-use crate::sys::{monotonic_ms, SharedSlots};
+use crate::sys::{SharedSlots, monotonic_ms};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 

@@ -27,7 +27,10 @@ pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 pub const DRIVER_LANE: u64 = 0;
 
 pub enum Message {
-    Run { lane: u64, job: Job },
+    Run {
+        lane: u64,
+        job: Job,
+    },
     /// The request on this lane is finished: its greenlet may end.
     LaneDone(u64),
 }

@@ -9,9 +9,9 @@ pub mod conn;
 pub mod executor;
 pub mod heartbeat;
 pub mod hub;
+mod reload;
 pub mod stats;
 pub mod tornado;
-mod reload;
 
 use crate::hooks::{Hook, Hooks};
 use crate::log::AccessLog;
@@ -230,10 +230,7 @@ impl Shared {
 
     /// The `Date` header value, formatted at most once per second.
     pub fn date(&self) -> [u8; 29] {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let (secs, text) = self.date.get();
         if secs == now && secs != 0 {
             return text;
@@ -452,10 +449,7 @@ fn boot_and_serve(py: Python<'_>, spec: WorkerSpec) -> i32 {
 
 fn prepare_driver(py: Python<'_>, class: class::WorkerClass) -> Result<Py<PyAny>, String> {
     let Some((module, name)) = class.driver() else { return Err(format!("{} has no driver", class.name())) };
-    let driver = py
-        .import(module)
-        .and_then(|m| m.getattr(name))
-        .map_err(|e| crate::wsgi::format_exception(py, &e))?;
+    let driver = py.import(module).and_then(|m| m.getattr(name)).map_err(|e| crate::wsgi::format_exception(py, &e))?;
     driver.call_method0("patch").map_err(|e| crate::wsgi::format_exception(py, &e))?;
     Ok(driver.unbind())
 }
@@ -497,8 +491,6 @@ where
     }
 }
 
-
-
 /// The read end of the sync worker's Python signal wake-up pipe (and the write end, kept open).
 type SignalWakeup = (std::os::fd::OwnedFd, std::os::fd::OwnedFd);
 
@@ -538,7 +530,12 @@ async fn run_python_signal_handlers(sh: Rc<Shared>, wakeup: SignalWakeup) {
     }
 }
 
-async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<PathBuf>>, signal_wakeup: Option<SignalWakeup>) -> i32 {
+async fn engine(
+    sh: Rc<Shared>,
+    listeners: Vec<Listener>,
+    reload: Option<Vec<PathBuf>>,
+    signal_wakeup: Option<SignalWakeup>,
+) -> i32 {
     let inline = signal_wakeup.is_some();
     if let Some(w) = signal_wakeup {
         tokio::task::spawn_local(run_python_signal_handlers(sh.clone(), w));
@@ -621,7 +618,7 @@ async fn engine(sh: Rc<Shared>, listeners: Vec<Listener>, reload: Option<Vec<Pat
 }
 
 fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let watch = |kind: SignalKind, f: fn(&Shared)| match signal(kind) {
         Ok(mut s) => {
             let sh = sh.clone();

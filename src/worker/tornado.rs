@@ -8,11 +8,11 @@
 //! and the engine frames and writes it. A write's future resolves once the bytes are written,
 //! so `await self.flush()` still means "the client took it".
 
-use crate::log::Captured;
-use super::conn::{frame_into, log_access, write_all};
 use super::Shared;
+use super::conn::{frame_into, log_access, write_all};
+use crate::log::Captured;
 use crate::log_error;
-use crate::wsgi::{format_exception, Body, ConnInfo, Peer};
+use crate::wsgi::{Body, ConnInfo, Peer, format_exception};
 use ferrocorn_http::response::{self, BodyFraming};
 use ferrocorn_http::{RequestHead, Version};
 use pyo3::prelude::*;
@@ -26,8 +26,17 @@ use tokio::sync::mpsc;
 
 /// What the handler did, in order.
 enum Event {
-    Head { code: u16, reason: Vec<u8>, headers: Vec<(Vec<u8>, Vec<u8>)>, chunk: Vec<u8>, ack: Py<PyAny> },
-    Data { chunk: Vec<u8>, ack: Py<PyAny> },
+    Head {
+        code: u16,
+        reason: Vec<u8>,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        chunk: Vec<u8>,
+        ack: Py<PyAny>,
+    },
+    Data {
+        chunk: Vec<u8>,
+        ack: Py<PyAny>,
+    },
     Finish,
     /// The request failed before a response began (e.g. Tornado refused the Host header).
     Fail(u16),
@@ -173,7 +182,14 @@ fn connection_lost(py: Python<'_>, conn: Py<PyAny>) {
     }
 }
 
-async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, sh: &Shared, head: &RequestHead, conn: &ConnInfo, code: u16, t: (SystemTime, Instant)) {
+async fn refuse<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    sh: &Shared,
+    head: &RequestHead,
+    conn: &ConnInfo,
+    code: u16,
+    t: (SystemTime, Instant),
+) {
     let reason = response::reason_phrase(code);
     let resp = response::error_response(code, reason, &format!("{reason}\n"));
     let _ = write_all(stream, &resp, sh).await;
@@ -181,7 +197,13 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, sh: &Shared, head: &Reque
 }
 
 /// Serves one request with the Tornado application; returns whether to keep the connection.
-pub async fn handle<S: AsyncWrite + Unpin>(stream: &mut S, head: Arc<RequestHead>, body: Body, conn: &ConnInfo, sh: &Rc<Shared>) -> bool {
+pub async fn handle<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: Arc<RequestHead>,
+    body: Body,
+    conn: &ConnInfo,
+    sh: &Rc<Shared>,
+) -> bool {
     let times = (SystemTime::now(), Instant::now());
     let lane = sh.executor.lane().await;
     // In flight from here until the response is written (see conn::handle).

@@ -50,7 +50,10 @@ pub enum EnvironError {
     /// A trusted proxy sent scheme headers that disagree (Gunicorn's InvalidSchemeHeaders).
     ContradictoryScheme,
     /// The path does not start with the configured SCRIPT_NAME.
-    OutsideScriptName { path: String, script_name: String },
+    OutsideScriptName {
+        path: String,
+        script_name: String,
+    },
     Python(PyErr),
 }
 
@@ -431,11 +434,7 @@ impl WsgiContext {
 }
 
 fn default_scheme(conn: &ConnInfo) -> &'static str {
-    if conn.tls {
-        "https"
-    } else {
-        "http"
-    }
+    if conn.tls { "https" } else { "http" }
 }
 
 /// `SERVER_NAME`/`SERVER_PORT` for a unix-socket listener: from the Host header when there is

@@ -14,7 +14,10 @@ use std::os::unix::fs::FileExt;
 pub enum Body {
     Memory(Vec<u8>),
     /// An unlinked temp file holding `len` bytes.
-    File { file: File, len: u64 },
+    File {
+        file: File,
+        len: u64,
+    },
 }
 
 impl Body {

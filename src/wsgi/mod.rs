@@ -22,10 +22,7 @@ use pyo3::prelude::*;
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = (|| -> PyResult<String> {
         let tb = py.import("traceback")?;
-        let lines = tb.call_method1(
-            "format_exception",
-            (err.get_type(py), err.value(py), err.traceback(py)),
-        )?;
+        let lines = tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py)))?;
         let joined: String = pyo3::types::PyString::new(py, "").call_method1("join", (lines,))?.extract()?;
         Ok(joined)
     })();

@@ -12,7 +12,10 @@ use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
 /// Where the remaining body comes from.
 enum Source {
     /// A list or tuple, read by index.
-    Seq { items: Py<PyAny>, next: usize },
+    Seq {
+        items: Py<PyAny>,
+        next: usize,
+    },
     /// Any other iterable, through `iter()`.
     Iter(Py<PyIterator>),
     Done,
@@ -88,7 +91,7 @@ impl AppCall {
     }
 
     /// Appends body bytes to `out` until at least `budget` bytes are there or the body ends; a
-/// generator's pieces are returned one at a time so streamed responses are not held back.
+    /// generator's pieces are returned one at a time so streamed responses are not held back.
     pub fn pull(&mut self, py: Python<'_>, out: &mut Vec<u8>, budget: usize) -> Result<Pull, AppFailure> {
         let sr = self.start_response.bind(py);
         loop {

@@ -4,7 +4,7 @@
 //! app (and becomes a logged 500) instead of reaching the wire. Nothing is sent from here: the
 //! worker reads the stored status and headers once the first body bytes exist.
 
-use ferrocorn_http::response::{is_hop_by_hop, validate_header, validate_status, ResponseError};
+use ferrocorn_http::response::{ResponseError, is_hop_by_hop, validate_header, validate_status};
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
@@ -48,9 +48,7 @@ impl Default for StartResponse {
 
 /// A native `str` as latin-1 bytes (PEP 3333 "bytes-as-str"); anything above U+00FF is an error.
 fn latin1(what: &str, s: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    let s = s
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(s))))?;
+    let s = s.cast::<PyString>().map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(s))))?;
     let text = s.to_cow()?;
     if text.is_ascii() {
         return Ok(text.as_bytes().to_vec());
@@ -116,9 +114,9 @@ impl StartResponse {
             Err(_) => headers.try_iter()?.collect::<PyResult<_>>()?,
         };
         for item in &items {
-            let pair = item
-                .cast::<PyTuple>()
-                .map_err(|_| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(item))))?;
+            let pair = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(item)))
+            })?;
             if pair.len() != 2 {
                 return Err(PyTypeError::new_err(format!("each header must be a (name, value) tuple, got {} items", pair.len())));
             }
@@ -181,9 +179,8 @@ pub struct Writer {
 #[pymethods]
 impl Writer {
     fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let bytes = data
-            .cast::<PyBytes>()
-            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        let bytes =
+            data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
         let mut sr = self.sr.borrow_mut(py);
         if sr.status.is_none() {
             return Err(PyAssertionError::new_err("write() called before start_response()"));

@@ -63,8 +63,7 @@ fn main() {
     let opts = ParseOptions::default();
     for (name, buf) in [("wrk GET", WRK_GET), ("browser GET", BROWSER_GET), ("POST head", POST)] {
         let ns = time(n, || parse(buf, &opts));
-        println!("parse_request_head {name:12} {:4} bytes  {ns:7.0} ns  {:6.0} MB/s",
-                 buf.len(), buf.len() as f64 / ns * 1e3);
+        println!("parse_request_head {name:12} {:4} bytes  {ns:7.0} ns  {:6.0} MB/s", buf.len(), buf.len() as f64 / ns * 1e3);
     }
 
     let head = match parse_request_head(WRK_GET, &opts) {
@@ -99,6 +98,5 @@ fn main() {
         let mut d = ChunkedDecoder::new();
         black_box(d.decode(black_box(&body), &mut decoded).ok());
     });
-    println!("chunked decode 100 x 1 KiB        {:6} bytes  {ns:7.0} ns  {:6.0} MB/s",
-             body.len(), body.len() as f64 / ns * 1e3);
+    println!("chunked decode 100 x 1 KiB        {:6} bytes  {ns:7.0} ns  {:6.0} MB/s", body.len(), body.len() as f64 / ns * 1e3);
 }

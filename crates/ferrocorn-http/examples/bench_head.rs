@@ -15,7 +15,9 @@ Referer: https://www.example.com/\r\n\
 Connection: keep-alive\r\n\r\n";
 
 fn main() {
-    if std::env::var_os("BASELINE").is_some() { httparse_baseline(); }
+    if std::env::var_os("BASELINE").is_some() {
+        httparse_baseline();
+    }
     let opts = ParseOptions::default();
     let n: u32 = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     for _ in 0..3 {

@@ -54,16 +54,8 @@ enum State {
 
 /// Trailer fields that must not come after the body (RFC 9110 section 6.5.1): framing,
 /// routing and connection-management fields. Gunicorn refuses these too.
-const FORBIDDEN_TRAILERS: &[&[u8]] = &[
-    b"content-length",
-    b"transfer-encoding",
-    b"host",
-    b"connection",
-    b"keep-alive",
-    b"te",
-    b"trailer",
-    b"upgrade",
-];
+const FORBIDDEN_TRAILERS: &[&[u8]] =
+    &[b"content-length", b"transfer-encoding", b"host", b"connection", b"keep-alive", b"te", b"trailer", b"upgrade"];
 /// Longest name in [`FORBIDDEN_TRAILERS`]; longer names need not be remembered.
 const NAME_BUF: usize = 17;
 

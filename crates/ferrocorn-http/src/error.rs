@@ -103,13 +103,31 @@ impl HttpError {
             UnsupportedVersion => 505,
             // Gunicorn answers an untrusted PROXY header with 403.
             ForbiddenProxyRequest => 403,
-            InvalidRequestLine | InvalidMethod | InvalidTarget | InvalidVersion
-            | UnexpectedEmptyLine | InvalidHeaderLine | InvalidHeaderName | InvalidHeaderValue
-            | NulByte | BareLf | ObsoleteFolding | UnderscoreInHeaderName | DuplicateField
-            | InvalidContentLength | DuplicateContentLength | ContentLengthWithTransferEncoding
-            | InvalidTransferEncoding | InvalidChunkSize | InvalidChunkExtension
-            | InvalidChunkTerminator | ChunkLineTooLarge | InvalidTrailer | ForbiddenTrailer
-            | InvalidProxyLine | InvalidProxyHeader => 400,
+            InvalidRequestLine
+            | InvalidMethod
+            | InvalidTarget
+            | InvalidVersion
+            | UnexpectedEmptyLine
+            | InvalidHeaderLine
+            | InvalidHeaderName
+            | InvalidHeaderValue
+            | NulByte
+            | BareLf
+            | ObsoleteFolding
+            | UnderscoreInHeaderName
+            | DuplicateField
+            | InvalidContentLength
+            | DuplicateContentLength
+            | ContentLengthWithTransferEncoding
+            | InvalidTransferEncoding
+            | InvalidChunkSize
+            | InvalidChunkExtension
+            | InvalidChunkTerminator
+            | ChunkLineTooLarge
+            | InvalidTrailer
+            | ForbiddenTrailer
+            | InvalidProxyLine
+            | InvalidProxyHeader => 400,
         }
     }
 }

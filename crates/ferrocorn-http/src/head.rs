@@ -144,8 +144,7 @@ struct Limits {
 
 impl Limits {
     fn new(o: &ParseOptions) -> Self {
-        let any_zero =
-            o.limit_request_line == 0 || o.limit_request_fields == 0 || o.limit_request_field_size == 0;
+        let any_zero = o.limit_request_line == 0 || o.limit_request_fields == 0 || o.limit_request_field_size == 0;
         Limits {
             line: if o.limit_request_line == 0 { UNLIMITED_LINE_CAP } else { o.limit_request_line },
             fields: if o.limit_request_fields == 0 || o.limit_request_fields > MAX_FIELDS {
@@ -153,11 +152,7 @@ impl Limits {
             } else {
                 o.limit_request_fields
             },
-            field_size: if o.limit_request_field_size == 0 {
-                DEFAULT_FIELD_SIZE
-            } else {
-                o.limit_request_field_size
-            },
+            field_size: if o.limit_request_field_size == 0 { DEFAULT_FIELD_SIZE } else { o.limit_request_field_size },
             head: if any_zero { UNLIMITED_HEAD_CAP } else { usize::MAX },
         }
     }
@@ -318,8 +313,7 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
     }
     let method = std::str::from_utf8(method).map_err(|_| HttpError::InvalidMethod)?;
     // Methods are case-sensitive (RFC 9110 section 9.1); folding is Gunicorn's opt-in knob.
-    let method: Box<str> =
-        if opts.casefold_http_method { method.to_ascii_uppercase().into() } else { method.into() };
+    let method: Box<str> = if opts.casefold_http_method { method.to_ascii_uppercase().into() } else { method.into() };
 
     if target.is_empty() {
         return Err(HttpError::InvalidRequestLine);
@@ -578,8 +572,7 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
 
         // A name with `_` would collide with the `-` spelling once mapped to `HTTP_*` in the
         // WSGI environ (CVE-2015-0219 class of header spoofing); Gunicorn drops it by default.
-        let forwarded = underscore
-            && opts.forwarder_headers.iter().any(|f| &**f == b"*" || f.eq_ignore_ascii_case(name));
+        let forwarded = underscore && opts.forwarder_headers.iter().any(|f| &**f == b"*" || f.eq_ignore_ascii_case(name));
         if underscore && !forwarded {
             match opts.header_map {
                 HeaderMap::Drop => continue,
@@ -608,11 +601,7 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
     }
 
     // RFC 9112 section 9.3: 1.1 defaults to persistent, 1.0 only with `keep-alive`.
-    head.keep_alive = if facts.close || facts.other_coding {
-        false
-    } else {
-        head.version == Version::Http11 || facts.keep_alive
-    };
+    head.keep_alive = if facts.close || facts.other_coding { false } else { head.version == Version::Http11 || facts.keep_alive };
     Ok(())
 }
 
@@ -699,10 +688,7 @@ fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
         if !b.is_ascii_digit() {
             return Err(HttpError::InvalidContentLength);
         }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(b - b'0')))
-            .ok_or(HttpError::InvalidContentLength)?;
+        n = n.checked_mul(10).and_then(|n| n.checked_add(u64::from(b - b'0'))).ok_or(HttpError::InvalidContentLength)?;
     }
     Ok(n)
 }
@@ -809,7 +795,8 @@ mod tests {
         let strip = ParseOptions { strip_header_spaces: true, ..Default::default() };
         let (h, _) = parse_all_ways(b"GET / HTTP/1.1\r\nContent-Length \t: 2\r\n\r\n", &strip).unwrap();
         assert_eq!((&*h.headers[0].name, h.framing), (&b"Content-Length"[..], Framing::Length(2)));
-        let fold_case = ParseOptions { permit_unconventional_http_method: true, casefold_http_method: true, ..Default::default() };
+        let fold_case =
+            ParseOptions { permit_unconventional_http_method: true, casefold_http_method: true, ..Default::default() };
         assert_eq!(&*parse_all_ways(b"m / HTTP/1.1\r\n\r\n", &fold_case).unwrap().0.method, "M");
         let refuse = ParseOptions { header_map: HeaderMap::Refuse, ..Default::default() };
         assert_eq!(
@@ -837,7 +824,8 @@ mod tests {
 
     #[test]
     fn limits_hold_on_partial_input() {
-        let opts = ParseOptions { limit_request_line: 20, limit_request_fields: 2, limit_request_field_size: 12, ..Default::default() };
+        let opts =
+            ParseOptions { limit_request_line: 20, limit_request_fields: 2, limit_request_field_size: 12, ..Default::default() };
         let p = |b: &[u8]| parse_request_head(b, &opts).map(|r| matches!(r, Parsed::Partial));
         assert_eq!(p(&[b'G'; 21]), Ok(true));
         assert_eq!(p(&[b'G'; 22]), Err(HttpError::RequestLineTooLarge));
@@ -852,7 +840,8 @@ mod tests {
 
     #[test]
     fn zero_limits() {
-        let zero = ParseOptions { limit_request_line: 0, limit_request_fields: 0, limit_request_field_size: 0, ..Default::default() };
+        let zero =
+            ParseOptions { limit_request_line: 0, limit_request_fields: 0, limit_request_field_size: 0, ..Default::default() };
         let p = |b: &[u8]| parse_request_head(b, &zero).map(|r| matches!(r, Parsed::Partial));
         // Line: "unlimited", but capped.
         let mut long = b"GET /".to_vec();

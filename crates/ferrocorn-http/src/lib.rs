@@ -5,15 +5,15 @@
 //! The strictness follows Gunicorn (the compatibility target) where it is stricter than
 //! RFC 9112, and RFC 9112 otherwise; each decision cites its source next to the code.
 
+pub mod body;
 mod chars;
 pub mod error;
 pub mod head;
-pub mod body;
 pub mod proxy;
 pub mod response;
 
-pub use error::HttpError;
-pub use head::{parse_request_head, Framing, Header, HeaderMap, ParseOptions, Parsed, RequestHead, Version};
 pub use body::ChunkedDecoder;
+pub use error::HttpError;
+pub use head::{Framing, Header, HeaderMap, ParseOptions, Parsed, RequestHead, Version, parse_request_head};
 pub use proxy::{ProxyInfo, ProxyParsed, ProxyVersion, parse_proxy_header};
 pub use response::{BodyFraming, ResponseError, ResponsePlan, http_date, reason_phrase};

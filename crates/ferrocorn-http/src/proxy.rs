@@ -102,11 +102,7 @@ fn parse_v1(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
 /// zeros in IPv4 octets, no zone ids).
 fn parse_ip(s: &[u8], v6: bool) -> Result<IpAddr, HttpError> {
     let s = std::str::from_utf8(s).map_err(|_| HttpError::InvalidProxyLine)?;
-    let ip = if v6 {
-        s.parse::<Ipv6Addr>().map(IpAddr::V6)
-    } else {
-        s.parse::<Ipv4Addr>().map(IpAddr::V4)
-    };
+    let ip = if v6 { s.parse::<Ipv6Addr>().map(IpAddr::V6) } else { s.parse::<Ipv4Addr>().map(IpAddr::V4) };
     ip.map_err(|_| HttpError::InvalidProxyLine)
 }
 
@@ -202,7 +198,11 @@ mod tests {
         check_prefixes(
             line,
             Ok(ProxyParsed::Complete {
-                info: ProxyInfo { source: sa("192.168.0.1:56324"), destination: sa("192.168.0.11:443"), version: ProxyVersion::V1 },
+                info: ProxyInfo {
+                    source: sa("192.168.0.1:56324"),
+                    destination: sa("192.168.0.11:443"),
+                    version: ProxyVersion::V1,
+                },
                 consumed: line.len() - 3,
             }),
         );
@@ -214,7 +214,10 @@ mod tests {
                 consumed: line.len(),
             }),
         );
-        check_prefixes(b"PROXY UNKNOWN whatever\r\n", Ok(ProxyParsed::Complete { info: no_addresses(ProxyVersion::V1), consumed: 24 }));
+        check_prefixes(
+            b"PROXY UNKNOWN whatever\r\n",
+            Ok(ProxyParsed::Complete { info: no_addresses(ProxyVersion::V1), consumed: 24 }),
+        );
     }
 
     #[test]
@@ -246,7 +249,11 @@ mod tests {
         check_prefixes(
             &v4,
             Ok(ProxyParsed::Complete {
-                info: ProxyInfo { source: sa("192.168.1.10:12345"), destination: sa("192.168.1.1:443"), version: ProxyVersion::V2 },
+                info: ProxyInfo {
+                    source: sa("192.168.1.10:12345"),
+                    destination: sa("192.168.1.1:443"),
+                    version: ProxyVersion::V2,
+                },
                 consumed: 28,
             }),
         );

@@ -278,9 +278,7 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Control characters in `reason` are replaced by spaces so a caller can never split the
 /// response with it.
 pub fn error_response(status: u16, reason: &str, body: &str) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let reason: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let mut out = Vec::with_capacity(160 + reason.len() + body.len());
     out.extend_from_slice(format!("HTTP/1.1 {status} {reason}\r\n").as_bytes());
@@ -481,10 +479,7 @@ mod tests {
         let pl = plan(&get10, 200, hs, true);
         out.clear();
         write_head(&mut out, Version::Http10, b"201 Made", hs, &pl, &date, b"ferrocorn");
-        assert_eq!(
-            out,
-            b"HTTP/1.0 201 Made\r\nContent-Length: 2\r\nserver: app\r\nDate: d\r\nConnection: keep-alive\r\n\r\n"
-        );
+        assert_eq!(out, b"HTTP/1.0 201 Made\r\nContent-Length: 2\r\nserver: app\r\nDate: d\r\nConnection: keep-alive\r\n\r\n");
         let pl = plan(&get11, 204, hs, false);
         out.clear();
         write_head(&mut out, Version::Http11, b"204 No Content", hs, &pl, b"", b"");

@@ -8,8 +8,8 @@
 
 use base64::Engine;
 use ferrocorn_http::{
-    ChunkedDecoder, Framing, HeaderMap, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version,
-    parse_proxy_header, parse_request_head,
+    ChunkedDecoder, Framing, HeaderMap, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version, parse_proxy_header,
+    parse_request_head,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -47,8 +47,16 @@ impl Req {
 enum State {
     Proxy,
     Head,
-    Length { head: RequestHead, remaining: u64, body: Vec<u8> },
-    Chunked { head: RequestHead, decoder: ChunkedDecoder, body: Vec<u8> },
+    Length {
+        head: RequestHead,
+        remaining: u64,
+        body: Vec<u8>,
+    },
+    Chunked {
+        head: RequestHead,
+        decoder: ChunkedDecoder,
+        body: Vec<u8>,
+    },
     /// The last request did not allow keep-alive: anything after it is never read.
     Closed,
 }
@@ -110,9 +118,7 @@ impl Conn {
                             self.buf.drain(..consumed);
                             match head.framing {
                                 Framing::None => self.finish(head, Vec::new()),
-                                Framing::Length(n) => {
-                                    self.state = State::Length { head, remaining: n, body: Vec::new() }
-                                }
+                                Framing::Length(n) => self.state = State::Length { head, remaining: n, body: Vec::new() },
                                 Framing::Chunked => {
                                     self.state = State::Chunked { head, decoder: ChunkedDecoder::new(), body: Vec::new() }
                                 }

@@ -113,9 +113,9 @@ fn mutated_requests_keep_the_invariants() {
         let cut = rng.below(body.len() + 1);
         let mut b = ChunkedDecoder::new();
         let mut out_b = Vec::new();
-        let rb = b.decode(&body[..cut], &mut out_b).and_then(|n| {
-            if n == cut { b.decode(&body[cut..], &mut out_b).map(|m| n + m) } else { Ok(n) }
-        });
+        let rb = b
+            .decode(&body[..cut], &mut out_b)
+            .and_then(|n| if n == cut { b.decode(&body[cut..], &mut out_b).map(|m| n + m) } else { Ok(n) });
         assert_eq!(ra, rb, "chunked {body:?} cut {cut}");
         if ra.is_ok() {
             assert_eq!((out_a, a.is_done()), (out_b, b.is_done()));

@@ -4,8 +4,7 @@
 
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{
-    ChunkedDecoder, HeaderMap, HttpError, ParseOptions, Parsed, ProxyParsed, Version, parse_proxy_header,
-    parse_request_head,
+    ChunkedDecoder, HeaderMap, HttpError, ParseOptions, Parsed, ProxyParsed, Version, parse_proxy_header, parse_request_head,
 };
 
 fn options(selector: u8) -> ParseOptions {
