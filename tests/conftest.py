@@ -62,12 +62,17 @@ def serve(tmp_path, request):
     yield start
 
     failed = getattr(request.node, "rep_call", None)
+    leftovers = []
     for srv in servers:
         srv.stop()
         if failed is not None and failed.failed:
             sys.stderr.write("\n" + srv.logs() + "\n")
+        leftovers += srv.leftovers
     for s in held:
         s.close()
+    # A worker that outlives its master is a bug even when the test's own checks passed (that
+    # is how a hub worker parked forever once stayed hidden).
+    assert not leftovers, "processes outlived their master: %r" % leftovers
 
 
 @pytest.hookimpl(hookwrapper=True)

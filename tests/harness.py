@@ -21,6 +21,8 @@ REPO = os.path.dirname(HERE)
 BOOT_TIMEOUT = float(os.environ.get("FERROCORN_BOOT_TIMEOUT", "20"))
 IO_TIMEOUT = 10.0
 STOP_TIMEOUT = 15.0
+# How long a process of a server's group may outlive a master that exited on its own.
+ORPHAN_GRACE = float(os.environ.get("FERROCORN_ORPHAN_GRACE", "10"))
 
 
 def server_cmd():
@@ -86,6 +88,31 @@ def proc_tree(pid):
     return tree
 
 
+def group_members(pgid):
+    """Live (non-zombie) pids whose process group is ``pgid``."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(name))
+    return sorted(out)
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return "?"
+
+
 def rss_bytes(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -130,6 +157,9 @@ class Server:
                                      stderr=self._err, stdin=subprocess.DEVNULL,
                                      pass_fds=tuple(pass_fds), start_new_session=True)
         self.pid = self.proc.pid
+        # Set by tests that start a --daemon master: it leaves this group on purpose.
+        self.daemonized = "--daemon" in self.args or "-D" in self.args
+        self.leftovers = []
 
     # -- logs --
     def stderr(self):
@@ -180,18 +210,27 @@ class Server:
         return proc_children(self.pid)
 
     def stop(self):
-        """SIGTERM, wait with a deadline, then SIGKILL the whole process group."""
+        """SIGTERM, wait with a deadline, then SIGKILL the whole process group.
+
+        A master that stopped on its own (by this TERM or earlier in the test) must leave no
+        process of its group behind: one still there after ``ORPHAN_GRACE`` is killed and
+        reported as ``self.leftovers``, which the ``serve`` fixture turns into a test error.
+        """
+        killed = False
         if self.alive():
             try:
                 self.signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
             if self.wait_exit(STOP_TIMEOUT) is None:
+                killed = True
                 try:
                     os.killpg(self.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=STOP_TIMEOUT)
+        if not killed and not self.daemonized:
+            self.leftovers = self._group_leftovers()
         # workers left behind by a master that died: kill the group either way
         try:
             os.killpg(self.pid, signal.SIGKILL)
@@ -200,6 +239,17 @@ class Server:
         self._out.close()
         self._err.close()
         return self.proc.returncode
+
+    def _group_leftovers(self):
+        """Processes of this server's group still alive ``ORPHAN_GRACE`` seconds after the
+        master exited, as ``(pid, cmdline)`` pairs."""
+        deadline = time.monotonic() + ORPHAN_GRACE
+        while True:
+            left = group_members(self.pid)
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        return [(pid, cmdline(pid)) for pid in left]
 
 
 # ---------------------------------------------------------------------------------------------
