@@ -45,6 +45,10 @@ pub struct ParseOptions {
     pub strip_header_spaces: bool,
     /// Accept any token as a method, not only 3 to 20 characters without lowercase or `#`.
     pub permit_unconventional_http_method: bool,
+    /// Accept `HTTP/0.x` and `HTTP/2.0` to `HTTP/9.x` in the request line (Gunicorn's
+    /// `permit_unconventional_http_version`), refused with 505 by default. Such a request is
+    /// served with the semantics of the nearest version we speak: 0.x as 1.0, 2 and up as 1.1.
+    pub permit_unconventional_http_version: bool,
     /// Uppercase the method.
     pub casefold_http_method: bool,
     /// What to do with field names containing `_`.
@@ -64,6 +68,7 @@ impl Default for ParseOptions {
             permit_obsolete_folding: false,
             strip_header_spaces: false,
             permit_unconventional_http_method: false,
+            permit_unconventional_http_version: false,
             casefold_http_method: false,
             header_map: HeaderMap::Drop,
             forwarder_headers: Vec::new(),
@@ -319,7 +324,7 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
         return Err(HttpError::InvalidRequestLine);
     }
     let parts = split_target(method.as_bytes(), target)?;
-    let version = parse_version(version)?;
+    let version = parse_version(version, opts.permit_unconventional_http_version)?;
 
     Ok(RequestHead {
         method,
@@ -335,8 +340,10 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
     })
 }
 
-/// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 section 2.3).
-fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
+/// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 section 2.3). The syntax is checked
+/// whatever `permit_unconventional` says, as in Gunicorn: the setting admits other numbers,
+/// never other spellings (`HTTP/1.10`, `http/1.1`, `HTTP/1`).
+fn parse_version(v: &[u8], permit_unconventional: bool) -> Result<Version, HttpError> {
     match *v {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
             match (major, minor) {
@@ -344,6 +351,14 @@ fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
                 // RFC 9112 section 2.3: a higher minor version is handled as the highest minor
                 // version we implement.
                 (b'1', _) => Ok(Version::Http11),
+                // No HTTP/0.x request has a version in its request line (HTTP/0.9 had none):
+                // read it as the oldest version we speak, which never keeps the connection
+                // and has no chunked coding, as Gunicorn treats versions below 1.1.
+                (b'0', _) if permit_unconventional => Ok(Version::Http10),
+                // An HTTP/2 or later request line in HTTP/1 syntax is HTTP/1 on the wire: it
+                // gets HTTP/1.1 semantics and an HTTP/1.1 status line (RFC 9110 section 2.5:
+                // the highest version we conform to, not above the client's major).
+                _ if permit_unconventional => Ok(Version::Http11),
                 _ => Err(HttpError::UnsupportedVersion),
             }
         }

@@ -70,6 +70,7 @@ fn mutated_requests_keep_the_invariants() {
             permit_obsolete_folding: true,
             strip_header_spaces: true,
             permit_unconventional_http_method: true,
+            permit_unconventional_http_version: true,
             casefold_http_method: true,
             header_map: ferrocorn_http::HeaderMap::Dangerous,
             limit_request_line: 40,

@@ -14,6 +14,7 @@ fn options(selector: u8) -> ParseOptions {
             permit_obsolete_folding: true,
             strip_header_spaces: true,
             permit_unconventional_http_method: true,
+            permit_unconventional_http_version: true,
             casefold_http_method: true,
             header_map: HeaderMap::Dangerous,
             limit_request_line: 40,
