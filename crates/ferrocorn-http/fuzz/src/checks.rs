@@ -69,6 +69,8 @@ pub fn head(data: &[u8]) {
         }
         let named = |n: &[u8]| head.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n));
         assert!(!(named(b"content-length") && named(b"transfer-encoding")), "CL and TE both kept");
+        // Whatever follows a CONNECT is tunnel data, never a request to read.
+        assert!(!(head.keep_alive && head.method.eq_ignore_ascii_case("CONNECT")), "keep-alive after CONNECT");
     }
 }
 
