@@ -271,6 +271,7 @@ fn build_spec(
         permit_obsolete_folding: cfg.bool(Key::PermitObsoleteFolding),
         strip_header_spaces: cfg.bool(Key::StripHeaderSpaces),
         permit_unconventional_http_method: cfg.bool(Key::PermitUnconventionalHttpMethod),
+        permit_unconventional_http_version: cfg.bool(Key::PermitUnconventionalHttpVersion),
         casefold_http_method: cfg.bool(Key::CasefoldHttpMethod),
         header_map,
         forwarder_headers: Vec::new(),

@@ -633,9 +633,10 @@ settings! {
         "Accept request methods outside the usual form.",
         "By default methods must be upper-case tokens of 3 to 20 characters.";
     PermitUnconventionalHttpVersion = "permit_unconventional_http_version", ServerMechanics,
-        ["--permit-unconventional-http-version"], NO_META, True, K::Bool, D::Bool(false), false,
-        "Accept HTTP versions other than 1.0 and 1.1.",
-        "Such requests are refused by default.";
+        ["--permit-unconventional-http-version"], NO_META, True, K::Bool, D::Bool(false), true,
+        "Accept request lines with an HTTP major version other than 1 (HTTP/0.x, HTTP/2.0 to 9.x).",
+        "Such requests are refused by default (505). When accepted, HTTP/0.x is served as HTTP/1.0 and \
+         HTTP/2.0 and later as HTTP/1.1; the syntax `HTTP/DIGIT.DIGIT` is always required.";
     CasefoldHttpMethod = "casefold_http_method", ServerMechanics, ["--casefold-http-method"],
         NO_META, True, K::Bool, D::Bool(false), true,
         "Upper-case request methods before passing them on.",

@@ -357,18 +357,11 @@ impl WsgiContext {
 
         let path = &*head.path;
         let script_name = script_name.unwrap_or(self.script_name.as_bytes());
-        let path_info = if script_name.is_empty() {
-            path
-        } else {
-            match path.strip_prefix(script_name) {
-                Some(rest) => rest,
-                None => {
-                    return Err(EnvironError::OutsideScriptName {
-                        path: String::from_utf8_lossy(path).into_owned(),
-                        script_name: String::from_utf8_lossy(script_name).into_owned(),
-                    });
-                }
-            }
+        let Some((script_name, path_info)) = split_script_name(path, script_name) else {
+            return Err(EnvironError::OutsideScriptName {
+                path: String::from_utf8_lossy(path).into_owned(),
+                script_name: String::from_utf8_lossy(script_name).into_owned(),
+            });
         };
         env.set_item(pyo3::intern!(py, "PATH_INFO"), latin1_str(py, path_info))?;
         env.set_item(pyo3::intern!(py, "SCRIPT_NAME"), latin1_str(py, script_name))?;
@@ -450,9 +443,60 @@ fn unix_server_name(host: Option<&[u8]>, scheme: &str) -> (String, String) {
     }
 }
 
+/// Splits a request path into SCRIPT_NAME and PATH_INFO, or `None` when the path is not under
+/// the mount point. PEP 3333 wants PATH_INFO empty or starting with `/`, so the mount point must
+/// end on a segment boundary: `/app` serves `/app` and `/app/x`, never `/appx` (Gunicorn cuts
+/// anywhere and hands `/appx` over as PATH_INFO `x`). Trailing slashes of the mount point are
+/// dropped, so `/app/` mounts the same as `/app` and `/` the same as the root, and SCRIPT_NAME
+/// followed by PATH_INFO is always the path.
+fn split_script_name<'a>(path: &'a [u8], script_name: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let mut mount = script_name;
+    while let [rest @ .., b'/'] = mount {
+        mount = rest;
+    }
+    if mount.is_empty() {
+        // At the root every target is the app's, `*` and CONNECT's authority included.
+        return Some((mount, path));
+    }
+    let rest = path.strip_prefix(mount)?;
+    (rest.is_empty() || rest.starts_with(b"/")).then_some((mount, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_name_splits_on_segment_boundaries() {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let split = |p: &str, s: &str| split_script_name(p.as_bytes(), s.as_bytes()).map(|(a, b)| (text(a), text(b)));
+        let some = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+        assert_eq!(split("/app/x", "/app"), some("/app", "/x"));
+        assert_eq!(split("/app", "/app"), some("/app", ""));
+        assert_eq!(split("/app/", "/app"), some("/app", "/"));
+        assert_eq!(split("/app//x", "/app"), some("/app", "//x"));
+        assert_eq!(split("/a/b/c", "/a/b"), some("/a/b", "/c"));
+        assert_eq!(split("/app/x", "/app/"), some("/app", "/x"));
+        assert_eq!(split("/app", "/app//"), some("/app", ""));
+        assert_eq!(split("/x", ""), some("", "/x"));
+        assert_eq!(split("/x", "/"), some("", "/x"));
+        assert_eq!(split("*", ""), some("", "*"));
+        // Not on a boundary, or not under the mount point at all.
+        for (p, s) in [
+            ("/appx", "/app"),
+            ("/appfoo/x", "/app"),
+            ("/app.json", "/app"),
+            ("/ap", "/app"),
+            ("/other", "/app"),
+            ("/", "/app"),
+            ("/a/bc", "/a/b"),
+            ("/APP/x", "/app"),
+            ("*", "/app"),
+            ("/x", "app"),
+        ] {
+            assert_eq!(split(p, s), None, "{p} under {s}");
+        }
+    }
 
     #[test]
     fn allow_list_matches_ips_networks_and_star() {

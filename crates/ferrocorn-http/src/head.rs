@@ -45,6 +45,10 @@ pub struct ParseOptions {
     pub strip_header_spaces: bool,
     /// Accept any token as a method, not only 3 to 20 characters without lowercase or `#`.
     pub permit_unconventional_http_method: bool,
+    /// Accept `HTTP/0.x` and `HTTP/2.0` to `HTTP/9.x` in the request line (Gunicorn's
+    /// `permit_unconventional_http_version`), refused with 505 by default. Such a request is
+    /// served with the semantics of the nearest version we speak: 0.x as 1.0, 2 and up as 1.1.
+    pub permit_unconventional_http_version: bool,
     /// Uppercase the method.
     pub casefold_http_method: bool,
     /// What to do with field names containing `_`.
@@ -64,6 +68,7 @@ impl Default for ParseOptions {
             permit_obsolete_folding: false,
             strip_header_spaces: false,
             permit_unconventional_http_method: false,
+            permit_unconventional_http_version: false,
             casefold_http_method: false,
             header_map: HeaderMap::Drop,
             forwarder_headers: Vec::new(),
@@ -319,7 +324,7 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
         return Err(HttpError::InvalidRequestLine);
     }
     let parts = split_target(method.as_bytes(), target)?;
-    let version = parse_version(version)?;
+    let version = parse_version(version, opts.permit_unconventional_http_version)?;
 
     Ok(RequestHead {
         method,
@@ -335,8 +340,10 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
     })
 }
 
-/// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 section 2.3).
-fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
+/// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 section 2.3). The syntax is checked
+/// whatever `permit_unconventional` says, as in Gunicorn: the setting admits other numbers,
+/// never other spellings (`HTTP/1.10`, `http/1.1`, `HTTP/1`).
+fn parse_version(v: &[u8], permit_unconventional: bool) -> Result<Version, HttpError> {
     match *v {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
             match (major, minor) {
@@ -344,6 +351,14 @@ fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
                 // RFC 9112 section 2.3: a higher minor version is handled as the highest minor
                 // version we implement.
                 (b'1', _) => Ok(Version::Http11),
+                // No HTTP/0.x request has a version in its request line (HTTP/0.9 had none):
+                // read it as the oldest version we speak, which never keeps the connection
+                // and has no chunked coding, as Gunicorn treats versions below 1.1.
+                (b'0', _) if permit_unconventional => Ok(Version::Http10),
+                // An HTTP/2 or later request line in HTTP/1 syntax is HTTP/1 on the wire: it
+                // gets HTTP/1.1 semantics and an HTTP/1.1 status line (RFC 9110 section 2.5:
+                // the highest version we conform to, not above the client's major).
+                _ if permit_unconventional => Ok(Version::Http11),
                 _ => Err(HttpError::UnsupportedVersion),
             }
         }
@@ -601,7 +616,11 @@ fn parse_fields(block: &[u8], opts: &ParseOptions, head: &mut RequestHead) -> Re
     }
 
     // RFC 9112 section 9.3: 1.1 defaults to persistent, 1.0 only with `keep-alive`.
-    head.keep_alive = if facts.close || facts.other_coding { false } else { head.version == Version::Http11 || facts.keep_alive };
+    head.keep_alive = if facts.close || facts.other_coding || is_connect(&head.method) {
+        false
+    } else {
+        head.version == Version::Http11 || facts.keep_alive
+    };
     Ok(())
 }
 
@@ -628,8 +647,11 @@ fn note_field(
             for coding in value.split(|&b| b == b',') {
                 let coding = trim_ows(coding);
                 if coding.is_empty() {
-                    // RFC 9110 section 5.6.1: empty list elements are ignored.
-                    continue;
+                    // RFC 9110 section 5.6.1 lets a recipient ignore empty list elements, but
+                    // a proxy that does not (`,chunked` as an unknown coding, or an empty
+                    // field line as "no Transfer-Encoding") frames the body differently:
+                    // refuse, as Gunicorn does, for every spelling of an empty member.
+                    return Err(HttpError::InvalidTransferEncoding);
                 }
                 // Chunked must be the final coding and applied once (section 6.1): nothing
                 // may follow it.
@@ -671,6 +693,15 @@ fn note_field(
         _ => {}
     }
     Ok(())
+}
+
+/// RFC 9110 section 9.3.6 and RFC 9112 section 6.3: whatever the answer to a CONNECT, the bytes
+/// after it are tunnel data (or, once refused, bytes a proxy already took for tunnel data), never
+/// another request, so the connection ends after the response, as in Gunicorn. Compared without
+/// regard to case: methods are case-sensitive, but a front proxy that folds case would see a
+/// tunnel in `connect`, and closing after an unusual method costs nothing.
+fn is_connect(method: &str) -> bool {
+    method.eq_ignore_ascii_case("CONNECT")
 }
 
 /// Marks a field that may appear only once as seen; a second sighting is an error.
@@ -755,7 +786,7 @@ mod tests {
     fn framing() {
         assert_eq!(ok(b"POST / HTTP/1.1\r\nContent-Length: 007\r\n\r\n").0.framing, Framing::Length(7));
         assert_eq!(
-            ok(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: ,chunked\r\n\r\n").0.framing,
+            ok(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n").0.framing,
             Framing::Chunked
         );
         assert_eq!(err(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n"), HttpError::InvalidContentLength);
@@ -767,6 +798,121 @@ mod tests {
             err(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"),
             HttpError::ContentLengthWithTransferEncoding
         );
+    }
+
+    /// Transfer-Encoding as a list (RFC 9110 section 5.6.1), against Gunicorn's reading: every
+    /// empty member is refused, whitespace around members and case do not matter, `chunked`
+    /// must come last and once, `identity` is a no-op before it.
+    #[test]
+    fn transfer_encoding_lists() {
+        let te = |fields: &[&str]| {
+            let mut raw = b"POST / HTTP/1.1\r\n".to_vec();
+            for f in fields {
+                raw.extend_from_slice(format!("Transfer-Encoding:{f}\r\n").as_bytes());
+            }
+            raw.extend_from_slice(b"\r\n");
+            parse_all_ways(&raw, &ParseOptions::default()).map(|(h, _)| (h.framing, h.keep_alive))
+        };
+        let chunked = Ok((Framing::Chunked, true));
+        let chunked_close = Ok((Framing::Chunked, false));
+        for ok in [
+            &[" chunked"][..],
+            &["chunked"],
+            &[" \tCHUNKED\t "],
+            &[" Chunked"],
+            &[" identity, chunked"],
+            &[" identity ,\tchunked"],
+            &[" identity", " chunked"],
+        ] {
+            assert_eq!(te(ok), chunked, "{ok:?}");
+        }
+        for ok in [&[" gzip, chunked"][..], &[" gzip", " chunked"], &[" deflate,gzip , chunked"], &[" gzip, gzip, chunked"]] {
+            assert_eq!(te(ok), chunked_close, "{ok:?}");
+        }
+        let invalid = Err(HttpError::InvalidTransferEncoding);
+        for bad in [
+            // Empty members, in every position and spelling.
+            &[" ,chunked"][..],
+            &[",chunked"],
+            &[" chunked,"],
+            &[" chunked, "],
+            &[" chunked, ,"],
+            &[" , , chunked"],
+            &[" gzip,,chunked"],
+            &[" gzip, \t ,chunked"],
+            &[""],
+            &[" "],
+            &[" ,"],
+            &["", " chunked"],
+            &[" chunked", ""],
+            &[" \t", " chunked"],
+            &[" gzip", " ,chunked"],
+            // chunked not last, or twice.
+            &[" chunked, gzip"],
+            &[" chunked, identity"],
+            &[" chunked", " identity"],
+            &[" chunked, chunked"],
+            &[" chunked", " chunked"],
+            &[" chunked", " Chunked"],
+            // No chunked at all: the length cannot be known.
+            &[" identity"],
+            &[" gzip"],
+        ] {
+            assert_eq!(te(bad), invalid, "{bad:?}");
+        }
+        for unknown in [&[" br, chunked"][..], &[" chunked;q=1"], &[" chunk"], &[" \"chunked\""], &[" chunked chunked"]] {
+            assert_eq!(te(unknown), Err(HttpError::UnsupportedTransferCoding), "{unknown:?}");
+        }
+    }
+
+    /// After a CONNECT the connection carries tunnel data: never another request.
+    #[test]
+    fn connect_never_keeps_the_connection() {
+        assert!(!ok(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").0.keep_alive);
+        assert!(!ok(b"CONNECT example.com:443 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n").0.keep_alive);
+        assert!(!ok(b"CONNECT example.com:443 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").0.keep_alive);
+        assert!(!ok(b"CONNECT /x HTTP/1.1\r\n\r\n").0.keep_alive);
+        let lax = ParseOptions { permit_unconventional_http_method: true, ..Default::default() };
+        assert!(!parse_all_ways(b"connect /x HTTP/1.1\r\n\r\n", &lax).unwrap().0.keep_alive);
+        let fold = ParseOptions { permit_unconventional_http_method: true, casefold_http_method: true, ..Default::default() };
+        assert!(!parse_all_ways(b"Connect a:1 HTTP/1.1\r\n\r\n", &fold).unwrap().0.keep_alive);
+        // Other methods are unaffected.
+        assert!(ok(b"CONNECTX /x HTTP/1.1\r\n\r\n").0.keep_alive);
+    }
+
+    /// Gunicorn's permit_unconventional_http_version admits other version numbers, never
+    /// other spellings.
+    #[test]
+    fn unconventional_versions() {
+        let permit = ParseOptions { permit_unconventional_http_version: true, ..Default::default() };
+        let strict = ParseOptions::default();
+        let v = |line: &str, o: &ParseOptions| {
+            parse_all_ways(format!("GET / {line}\r\n\r\n").as_bytes(), o).map(|(h, _)| (h.version, h.keep_alive))
+        };
+        for (line, want) in [
+            ("HTTP/0.9", (Version::Http10, false)),
+            ("HTTP/0.0", (Version::Http10, false)),
+            ("HTTP/2.0", (Version::Http11, true)),
+            ("HTTP/3.1", (Version::Http11, true)),
+            ("HTTP/9.9", (Version::Http11, true)),
+        ] {
+            assert_eq!(v(line, &permit), Ok(want), "{line}");
+            assert_eq!(v(line, &strict), Err(HttpError::UnsupportedVersion), "{line}");
+        }
+        for line in ["HTTP/1.0", "HTTP/1.1", "HTTP/1.2", "HTTP/1.9"] {
+            assert_eq!(v(line, &permit), v(line, &strict), "{line}");
+            assert!(v(line, &strict).is_ok());
+        }
+        for line in ["HTTP/1.10", "HTTP/10.0", "HTTP/1", "http/1.1", "HTTP/2", "HTTP/a.b", "HTTP/1.1 ", "HTTPS/1.1", "HTTP/-1.1"]
+        {
+            assert_eq!(v(line, &permit), Err(HttpError::InvalidVersion), "{line}");
+            assert_eq!(v(line, &strict), Err(HttpError::InvalidVersion), "{line}");
+        }
+        // HTTP/0.x has no chunked coding, like 1.0; 2.0 and later frame like 1.1.
+        let chunked = b"POST / HTTP/0.9\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse_all_ways(chunked, &permit).map(|_| ()), Err(HttpError::InvalidTransferEncoding));
+        let chunked = b"POST / HTTP/2.0\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse_all_ways(chunked, &permit).unwrap().0.framing, Framing::Chunked);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod body;
 mod chars;
+mod chunk_ext;
 pub mod error;
 pub mod head;
 pub mod proxy;

@@ -153,7 +153,12 @@ pub fn plan(req: &RequestHead, status: u16, headers: &[(&[u8], &[u8])], server_k
     if bad_length {
         length = None;
     }
-    let mut keep_alive = req.keep_alive && server_keep_alive && !app_close;
+    // A 1xx as the final answer (the app's own `101 Switching Protocols`, or any other) ends
+    // HTTP/1 on this connection: after a 101 the bytes are another protocol's, and a client
+    // that reads any other 1xx as interim would take the next response for this request's.
+    // The request side of the same rule (CONNECT) is in the parsed head's `keep_alive`.
+    let informational = (100..200).contains(&status);
+    let mut keep_alive = req.keep_alive && server_keep_alive && !app_close && !informational;
     let framing = if bodyless(req, status) {
         BodyFraming::Empty
     } else if let Some(n) = length {
@@ -453,6 +458,19 @@ mod tests {
             assert_eq!(p(&get11, s, &[], true).framing, BodyFraming::Empty);
         }
         assert!(!p(&close, 200, cl, true).keep_alive);
+        // Nothing after a final 1xx (101 above all) or a CONNECT is HTTP/1 any more.
+        for s in [100, 101, 103, 199] {
+            assert_eq!(p(&get11, s, &[], true), ResponsePlan { framing: BodyFraming::Empty, keep_alive: false }, "{s}");
+            assert!(!p(&get10ka, s, cl, true).keep_alive, "{s}");
+        }
+        let upgrade = req(b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+        assert!(!p(&upgrade, 101, &[(b"Upgrade", b"websocket")], true).keep_alive);
+        assert!(p(&upgrade, 200, cl, true).keep_alive);
+        let connect = req(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        for s in [200, 204, 400, 407, 500] {
+            assert!(!p(&connect, s, cl, true).keep_alive, "{s}");
+            assert!(!p(&connect, s, &[], true).keep_alive, "{s}");
+        }
         let app_close: &[(&[u8], &[u8])] = &[(b"Connection", b"Close")];
         assert!(!p(&get11, 200, app_close, true).keep_alive);
         let bad: &[(&[u8], &[u8])] = &[(b"Content-Length", b"5"), (b"content-length", b"6")];

@@ -29,6 +29,8 @@ const SEEDS: &[&[u8]] = &[
     b"PUT /u HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc",
     b"\r\nOPTIONS * HTTP/1.1\r\nA:\r\n b\r\n\r\n",
     b"CONNECT [::1]:443 HTTP/1.1\r\nX_Y: z\r\n\r\n",
+    b"POST /e HTTP/1.1\r\nTransfer-Encoding: identity ,chunked\r\n\r\n3 ; a = \"q\\\"x\";b\r\nabc\r\n0;z=1\r\n\r\n",
+    b"POST /l HTTP/2.0\r\nTransfer-Encoding: ,chunked\r\nTransfer-Encoding:\r\n\r\n0\r\n\r\n",
     b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nGET http://h/p HTTP/1.1\r\n\r\n",
 ];
 const SPECIAL: &[u8] = b"\r\n\0 \t:;,\"%#?_-\x7f\xff0aF";
@@ -70,6 +72,7 @@ fn mutated_requests_keep_the_invariants() {
             permit_obsolete_folding: true,
             strip_header_spaces: true,
             permit_unconventional_http_method: true,
+            permit_unconventional_http_version: true,
             casefold_http_method: true,
             header_map: ferrocorn_http::HeaderMap::Dangerous,
             limit_request_line: 40,

@@ -14,6 +14,7 @@ fn options(selector: u8) -> ParseOptions {
             permit_obsolete_folding: true,
             strip_header_spaces: true,
             permit_unconventional_http_method: true,
+            permit_unconventional_http_version: true,
             casefold_http_method: true,
             header_map: HeaderMap::Dangerous,
             limit_request_line: 40,
@@ -68,6 +69,8 @@ pub fn head(data: &[u8]) {
         }
         let named = |n: &[u8]| head.headers.iter().any(|h| h.name.eq_ignore_ascii_case(n));
         assert!(!(named(b"content-length") && named(b"transfer-encoding")), "CL and TE both kept");
+        // Whatever follows a CONNECT is tunnel data, never a request to read.
+        assert!(!(head.keep_alive && head.method.eq_ignore_ascii_case("CONNECT")), "keep-alive after CONNECT");
     }
 }
 
