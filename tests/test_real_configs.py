@@ -1,0 +1,124 @@
+"""Published gunicorn configs that must keep working (issue 10, items 5, 12-15).
+
+Fixtures under ``tests/real_configs/`` restate the relevant parts of PostHog's and Airflow's
+gunicorn configs. The tests run the real command; the ones marked beyond_gunicorn describe
+ferrocorn-only machinery (the ``gunicorn`` compatibility module)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import harness
+from harness import APPS, get, wait_for
+
+CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "real_configs")
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# 12. logging configs that disable or reconfigure existing loggers
+
+
+def test_posthog_logconfig_with_disable_existing_loggers_keeps_logging(serve):
+    """PostHog: ``disable_existing_loggers: True`` with gunicorn.error/gunicorn.access named.
+    Gunicorn keeps writing server and access lines through the configured handlers."""
+    srv = serve("logapp:app", "-c", os.path.join(CONFIGS, "posthog.conf.py"))
+    get(srv.addr, "/status/201", headers=[("User-Agent", "ph-agent")])
+    wait_for(lambda: "ph-agent" in srv.stdout(), harness.IO_TIMEOUT, what="access line on stdout")
+    access = [l for l in srv.stdout().splitlines() if "ph-agent" in l]
+    assert access[-1].startswith("posthog-fmt gunicorn.access INFO "), srv.logs()
+    assert '"GET /status/201 HTTP/1.0" 201' in access[-1], srv.logs()
+    err = srv.stderr()
+    for needle in ("gunicorn.error INFO Listening at: ", "gunicorn.error INFO Booting worker with pid",
+                   "posthog when_ready ran", "posthog post_fork ran"):
+        assert needle in err, "%r missing\n%s" % (needle, srv.logs())
+
+
+# Loaded after the server's loggers exist, as Django loads its LOGGING in each worker: the
+# config names gunicorn.error / gunicorn.access and disables every other existing logger.
+LATE_DICTCONFIG = '''
+import logging.config, os
+
+logconfig_dict = {
+    "version": 1,
+    "handlers": {"err": {"class": "logging.FileHandler", "filename": os.environ["FC_ERR"],
+                         "formatter": "f"}},
+    "formatters": {"f": {"format": "early %(levelname)s %(message)s"}},
+    "root": {"level": "WARNING", "handlers": []},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["err"], "propagate": False}},
+}
+
+
+def post_worker_init(worker):
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": True,
+        "formatters": {"f": {"format": "late %(name)s %(levelname)s %(message)s"}},
+        "handlers": {
+            "err": {"class": "logging.FileHandler", "filename": os.environ["FC_ERR"], "formatter": "f"},
+            "acc": {"class": "logging.FileHandler", "filename": os.environ["FC_ACC"], "formatter": "f"},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["err"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["acc"], "propagate": False},
+        },
+    })
+    worker.log.info("app logging configured")
+'''
+
+
+def test_app_dictconfig_disabling_existing_loggers_keeps_server_lines(serve, tmp_path):
+    conf = tmp_path / "late.conf.py"
+    conf.write_text(LATE_DICTCONFIG)
+    err, acc = tmp_path / "err.log", tmp_path / "acc.log"
+    srv = serve("logapp:app", "-c", str(conf), "-w", "1", "--pythonpath", str(tmp_path),
+                extra_env={"FC_ERR": str(err), "FC_ACC": str(acc)})
+    wait_for(lambda: "late gunicorn.error INFO app logging configured" in read(err),
+             harness.IO_TIMEOUT, what="the hook's line")
+    get(srv.addr, "/log", headers=[("User-Agent", "late-agent")])
+    wait_for(lambda: "late-agent" in read(acc), harness.IO_TIMEOUT, what="access line")
+    wait_for(lambda: "late gunicorn.error WARNING app warning via gunicorn.error" in read(err),
+             harness.IO_TIMEOUT, what="app line via gunicorn.error")
+    if not harness.is_gunicorn():
+        # ferrocorn's other name for gunicorn.error keeps reaching it too.
+        wait_for(lambda: "app error via ferrocorn.error" in read(err), harness.IO_TIMEOUT,
+                 what="app line via ferrocorn.error")
+    # A server line written after the reconfiguration still arrives.
+    srv.signal(__import__("signal").SIGTTIN)
+    wait_for(lambda: read(err).count("Booting worker with pid") >= 2, harness.IO_TIMEOUT,
+             what="a second worker's boot line")
+
+
+def test_logconfig_json_with_disable_existing_loggers_keeps_logging(serve, tmp_path):
+    """The same config as a ``logconfig_json`` file, with file handlers."""
+    err, acc = tmp_path / "err.log", tmp_path / "acc.log"
+    cfg = {
+        "version": 1,
+        "disable_existing_loggers": True,
+        "formatters": {"f": {"format": "%(name)s %(levelname)s %(message)s"}},
+        "handlers": {"err": {"class": "logging.FileHandler", "filename": str(err), "formatter": "f"},
+                     "acc": {"class": "logging.FileHandler", "filename": str(acc), "formatter": "f"}},
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["err"], "propagate": False},
+                    "gunicorn.access": {"level": "INFO", "handlers": ["acc"], "propagate": False}},
+        "root": {"level": "WARNING", "handlers": []},
+    }
+    (tmp_path / "log.json").write_text(json.dumps(cfg))
+    srv = serve("logapp:app", "--log-config-json", str(tmp_path / "log.json"))
+    get(srv.addr, "/status/404", headers=[("User-Agent", "json-agent")])
+    wait_for(lambda: "json-agent" in read(acc), harness.IO_TIMEOUT, what="access line")
+    lines = [l for l in read(acc).splitlines() if "json-agent" in l]
+    assert len(lines) == 1 and lines[0].startswith("gunicorn.access INFO "), read(acc)
+    assert "gunicorn.error INFO Listening at: " in read(err), srv.logs()
