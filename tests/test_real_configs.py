@@ -122,3 +122,27 @@ def test_logconfig_json_with_disable_existing_loggers_keeps_logging(serve, tmp_p
     lines = [l for l in read(acc).splitlines() if "json-agent" in l]
     assert len(lines) == 1 and lines[0].startswith("gunicorn.access INFO "), read(acc)
     assert "gunicorn.error INFO Listening at: " in read(err), srv.logs()
+
+
+# ---------------------------------------------------------------------------------------------
+# 14. the Listening at line names the scheme clients must use
+
+
+@pytest.mark.parametrize("bind", ["tcp", "fd"])
+def test_listening_line_says_https_with_certfile(serve, tmp_path, bind):
+    certs = pytest.importorskip("certs", reason="needs the cryptography package")
+    pki = certs.make_pki(str(tmp_path / "pki"))
+    sock_path = str(tmp_path / "s.sock")
+    tls = ["--certfile", pki["server_cert"], "--keyfile", pki["server_key"]]
+    if bind == "tcp":
+        port = harness.free_port()
+        srv = serve("echo:app", *tls, bind=["127.0.0.1:%d" % port, "unix:" + sock_path],
+                    addr=("127.0.0.1", port), ready=False)
+    else:
+        srv = serve("echo:app", *tls, ready=False)
+        port = srv.addr[1]
+    line = wait_for(lambda: [l for l in srv.stderr().splitlines() if "Listening at: " in l],
+                    harness.BOOT_TIMEOUT, what="the Listening at line")[0]
+    shown = line.split("Listening at: ", 1)[1].rsplit(" (", 1)[0].split(",")
+    expected = ["https://127.0.0.1:%d" % port] + (["unix:" + sock_path] if bind == "tcp" else [])
+    assert sorted(shown) == sorted(expected), line
