@@ -146,3 +146,159 @@ def test_listening_line_says_https_with_certfile(serve, tmp_path, bind):
     shown = line.split("Listening at: ", 1)[1].rsplit(" (", 1)[0].split(",")
     expected = ["https://127.0.0.1:%d" % port] + (["unix:" + sock_path] if bind == "tcp" else [])
     assert sorted(shown) == sorted(expected), line
+
+
+# ---------------------------------------------------------------------------------------------
+# 13. process titles set with the setproctitle package from hooks
+
+
+def test_airflow_ready_prefix_from_setproctitle_hook(serve):
+    pytest.importorskip("setproctitle")
+    srv = serve("echo:app", "-w", "2", "-c", os.path.join(CONFIGS, "airflow.conf.py"))
+    workers = harness.wait_workers(srv, 2)
+    name = "gunicorn" if harness.is_gunicorn() else "ferrocorn"
+
+    def titles():
+        return [harness.proc_args(pid) for pid in workers]
+
+    # What Airflow's monitor counts: workers whose command line carries the marker, followed
+    # by the server's own worker title that getproctitle() returned.
+    ready = wait_for(lambda: all(t.startswith("[ready] %s: worker [" % name) for t in titles()),
+                     harness.IO_TIMEOUT, what="ready markers on %r" % (titles(),))
+    assert ready
+    assert harness.proc_args(srv.pid).startswith("%s: master [" % name)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5, 15. the server name, and configs that import gunicorn
+
+
+def test_server_header_is_the_bare_name(serve):
+    srv = serve("echo:app")
+    r = get(srv.addr, "/")
+    assert r.header("server") in ("ferrocorn", "gunicorn"), r.header("server")
+    software = r.json()["SERVER_SOFTWARE"]
+    assert re.fullmatch(r"(ferrocorn|gunicorn)/\d+\.\d+\.\d+", software), software
+
+
+IMPORTS_GUNICORN = '''
+import os
+
+import gunicorn
+from gunicorn import glogging
+
+# The idioms of published configs: hide the server name, pin the class by Gunicorn's path,
+# subclass Gunicorn's logger.
+gunicorn.SERVER = "hidden-server"
+gunicorn.SERVER_SOFTWARE = "hidden/1.0"
+worker_class = "gunicorn.workers.sync.SyncWorker"
+
+
+class MarkingLogger(glogging.Logger):
+    def setup(self, cfg):
+        super().setup(cfg)
+        self.error_log.addHandler(self._marker())
+
+    def _marker(self):
+        import logging
+
+        h = logging.FileHandler(os.environ["FC_MARK"])
+        h.setFormatter(logging.Formatter("mark %(levelname)s %(message)s"))
+        return h
+
+
+logger_class = MarkingLogger
+
+
+def when_ready(server):
+    with open(os.environ["FC_MARK"] + ".info", "w") as f:
+        f.write("%s|%s" % (gunicorn.__file__, gunicorn.version_info >= (20,)))
+'''
+
+
+def _venv_without_gunicorn(tmp_path):
+    """A fresh venv (no site-packages of ours, so no gunicorn at all) that sees this
+    checkout's ferrocorn package, built extension included, through a .pth file."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    py = venv / "bin" / "python"
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    import ferrocorn
+    with open(os.path.join(site, "ferrocorn-src.pth"), "w") as f:
+        f.write(os.path.dirname(os.path.dirname(os.path.abspath(ferrocorn.__file__))) + "\n")
+    probe = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('gunicorn'))"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "None", "gunicorn is importable in the bare venv"
+    return "%s -m ferrocorn" % py
+
+
+def _start_importing_config(serve, tmp_path):
+    conf = tmp_path / "imports_gunicorn.conf.py"
+    conf.write_text(IMPORTS_GUNICORN)
+    mark = tmp_path / "mark.log"
+    srv = serve("echo:app", "-c", str(conf), extra_env={"FC_MARK": str(mark)})
+    return srv, mark
+
+
+@pytest.mark.beyond_gunicorn
+def test_config_importing_gunicorn_starts_without_gunicorn(serve, tmp_path, monkeypatch):
+    monkeypatch.setenv("FERROCORN_CMD", _venv_without_gunicorn(tmp_path))
+    srv, mark = _start_importing_config(serve, tmp_path)
+    r = get(srv.addr, "/")
+    assert r.status == 200
+    # What Gunicorn does with these two: SERVER is the header, SERVER_SOFTWARE the environ.
+    assert r.header("server") == "hidden-server"
+    assert r.json()["SERVER_SOFTWARE"] == "hidden/1.0"
+    wait_for(lambda: "Listening at: " in read(mark), harness.IO_TIMEOUT, what="logger subclass line")
+    assert "mark INFO Booting worker with pid" in read(mark)
+    where, new_enough = read(str(mark) + ".info").split("|")
+    assert os.sep + os.path.join("ferrocorn", "_compat", "gunicorn", "__init__.py") in where
+    assert new_enough == "True"
+
+
+def test_config_importing_gunicorn_uses_the_installed_one(serve, tmp_path):
+    pytest.importorskip("gunicorn")
+    srv, mark = _start_importing_config(serve, tmp_path)
+    r = get(srv.addr, "/")
+    assert r.header("server") == "hidden-server"
+    assert r.json()["SERVER_SOFTWARE"] == "hidden/1.0"
+    wait_for(lambda: read(str(mark) + ".info"), harness.IO_TIMEOUT, what="when_ready")
+    import gunicorn
+    assert read(str(mark) + ".info").split("|")[0] == gunicorn.__file__
+
+
+PATCHED_WORKER = '''
+from gunicorn.workers.ggevent import GeventWorker
+
+
+class PatchedGeventWorker(GeventWorker):
+    """Patches a database driver before the worker runs, as some projects do."""
+
+    def init_process(self):
+        super().init_process()
+'''
+
+
+@pytest.mark.beyond_gunicorn
+@pytest.mark.parametrize("where", ["installed", "without_gunicorn"])
+@pytest.mark.parametrize("given", ["class", "path"])
+def test_worker_class_subclassing_gunicorns_is_refused_naming_the_builtin(tmp_path, monkeypatch,
+                                                                          where, given):
+    if where == "without_gunicorn":
+        monkeypatch.setenv("FERROCORN_CMD", _venv_without_gunicorn(tmp_path))
+    else:
+        pytest.importorskip("gevent")
+    (tmp_path / "patched.py").write_text(PATCHED_WORKER)
+    conf = tmp_path / "c.conf.py"
+    head = "import os, sys\nsys.path.insert(0, os.path.dirname(__file__))\n"
+    if given == "class":
+        conf.write_text(head + "from patched import PatchedGeventWorker\nworker_class = PatchedGeventWorker\n")
+    else:
+        conf.write_text(head + "worker_class = 'patched.PatchedGeventWorker'\n")
+    r = harness.run_cmd(["-c", str(conf), "-b", "127.0.0.1:0", "echo:app"], cwd=APPS, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "patched.PatchedGeventWorker" in r.stderr, r.stderr
+    assert 'worker_class = "gevent"' in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
