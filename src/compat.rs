@@ -90,9 +90,8 @@ static SETPROCTITLE: OnceLock<Option<Py<PyAny>>> = OnceLock::new();
 /// effect. Letting the package write our titles too keeps both working, as in Gunicorn.
 fn python_title(title: &str) -> bool {
     Python::attach(|py| {
-        let func = SETPROCTITLE.get_or_init(|| {
-            py.import("setproctitle").and_then(|m| m.getattr("setproctitle")).ok().map(Bound::unbind)
-        });
+        let func = SETPROCTITLE
+            .get_or_init(|| py.import("setproctitle").and_then(|m| m.getattr("setproctitle")).ok().map(Bound::unbind));
         match func {
             Some(f) => f.call1(py, (title,)).is_ok(),
             None => false,

@@ -152,7 +152,8 @@ def builtin_class_name(spec):
         try:
             cls = getattr(importlib.import_module(module), name)
         except Exception as exc:
-            raise ValueError("cannot load worker class %r: %s: %s"
+            raise ValueError("unknown worker class %r (it cannot be imported: %s: %s); valid "
+                             "classes are: sync, gthread, gevent, eventlet, tornado"
                              % (spec, type(exc).__name__, exc)) from None
     if not inspect.isclass(cls):
         raise ValueError("worker class %r is not a class" % label)
@@ -171,5 +172,5 @@ def builtin_class_name(spec):
             "worker class %r subclasses %s, but ferrocorn runs its workers in Rust and cannot run "
             "a Python worker class: %s, and move what the subclass adds (patching a driver, "
             "setting up state) into a post_fork or post_worker_init hook" % (label, what, use))
-    raise ValueError("worker class %r is not one of ferrocorn's worker classes (sync, gthread, "
-                     "gevent, eventlet, tornado)" % label)
+    raise ValueError("worker class %r is not one of ferrocorn's worker classes; valid classes "
+                     "are: sync, gthread, gevent, eventlet, tornado" % label)
