@@ -31,15 +31,19 @@ pub fn server_names(py: Python<'_>) -> (Vec<u8>, String) {
             return fallback;
         }
     };
-    let header: Option<Vec<u8>> =
-        server.chars().map(|c| u8::try_from(u32::from(c)).ok().filter(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))).collect();
-    match header {
+    match header_value(&server) {
         Some(h) => (h, software),
         None => {
             crate::log_warning!("gunicorn.SERVER {server:?} cannot be sent as a header; sending \"ferrocorn\"");
             (fallback.0, software)
         }
     }
+}
+
+/// `text` as the bytes of a header value, or `None` when it holds a character a field value
+/// cannot carry (a control character other than tab, DEL, or anything beyond latin-1).
+fn header_value(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).ok().filter(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))).collect()
 }
 
 /// The class `worker_class` names. Names and Gunicorn's class paths are read by
@@ -97,4 +101,19 @@ fn python_title(title: &str) -> bool {
             None => false,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_value;
+
+    #[test]
+    fn server_names_that_can_be_headers() {
+        assert_eq!(header_value("ferrocorn"), Some(b"ferrocorn".to_vec()));
+        assert_eq!(header_value(""), Some(Vec::new()));
+        assert_eq!(header_value("caf\u{e9}\tx"), Some(b"caf\xe9\tx".to_vec()));
+        for bad in ["a\r\nSet-Cookie: x=1", "a\nb", "nul\0", "del\u{7f}", "snow\u{2603}", "\u{100}"] {
+            assert_eq!(header_value(bad), None, "{bad:?}");
+        }
+    }
 }
