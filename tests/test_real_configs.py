@@ -256,6 +256,9 @@ def test_config_importing_gunicorn_starts_without_gunicorn(serve, tmp_path, monk
     where, new_enough = read(str(mark) + ".info").split("|")
     assert os.sep + os.path.join("ferrocorn", "_compat", "gunicorn", "__init__.py") in where
     assert new_enough == "True"
+    # No setproctitle in this venv either: ferrocorn writes its own titles.
+    [worker] = harness.wait_workers(srv, 1)
+    assert harness.proc_args(worker).startswith("ferrocorn: worker ["), harness.proc_args(worker)
 
 
 def test_config_importing_gunicorn_uses_the_installed_one(serve, tmp_path):
