@@ -63,6 +63,11 @@ logconfig_dict = {
 
 
 def post_worker_init(worker):
+    if os.environ["FC_HOW"] == "ini":
+        # fileConfig's default is disable_existing_loggers=True, as paste/Pyramid apps call it.
+        logging.config.fileConfig(os.environ["FC_INI"])
+        worker.log.info("app logging configured")
+        return
     logging.config.dictConfig({
         "version": 1,
         "disable_existing_loggers": True,
@@ -80,12 +85,56 @@ def post_worker_init(worker):
 '''
 
 
-def test_app_dictconfig_disabling_existing_loggers_keeps_server_lines(serve, tmp_path):
+LATE_INI = """
+[loggers]
+keys = root, error, access
+
+[handlers]
+keys = err, acc
+
+[formatters]
+keys = f
+
+[logger_root]
+level = WARNING
+handlers =
+
+[logger_error]
+qualname = gunicorn.error
+level = INFO
+handlers = err
+propagate = 0
+
+[logger_access]
+qualname = gunicorn.access
+level = INFO
+handlers = acc
+propagate = 0
+
+[handler_err]
+class = FileHandler
+args = ({err!r},)
+formatter = f
+
+[handler_acc]
+class = FileHandler
+args = ({acc!r},)
+formatter = f
+
+[formatter_f]
+format = late %(name)s %(levelname)s %(message)s
+"""
+
+
+@pytest.mark.parametrize("how", ["dict", "ini"])
+def test_app_logging_config_disabling_existing_loggers_keeps_server_lines(serve, tmp_path, how):
     conf = tmp_path / "late.conf.py"
     conf.write_text(LATE_DICTCONFIG)
     err, acc = tmp_path / "err.log", tmp_path / "acc.log"
+    (tmp_path / "late.ini").write_text(LATE_INI.format(err=str(err), acc=str(acc)))
     srv = serve("logapp:app", "-c", str(conf), "-w", "1", "--pythonpath", str(tmp_path),
-                extra_env={"FC_ERR": str(err), "FC_ACC": str(acc)})
+                extra_env={"FC_ERR": str(err), "FC_ACC": str(acc), "FC_HOW": how,
+                           "FC_INI": str(tmp_path / "late.ini")})
     wait_for(lambda: "late gunicorn.error INFO app logging configured" in read(err),
              harness.IO_TIMEOUT, what="the hook's line")
     get(srv.addr, "/log", headers=[("User-Agent", "late-agent")])
