@@ -354,3 +354,15 @@ def test_worker_class_subclassing_gunicorns_is_refused_naming_the_builtin(tmp_pa
     assert "patched.PatchedGeventWorker" in r.stderr, r.stderr
     assert 'worker_class = "gevent"' in r.stderr, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.beyond_gunicorn
+def test_embedding_api_is_refused_with_a_pointer_to_the_command(tmp_path, monkeypatch):
+    """gunicorn.app (BaseApplication) is out of the compatibility module's scope: it embeds the
+    server in a program, which ferrocorn's command replaces. The error says so."""
+    monkeypatch.setenv("FERROCORN_CMD", _venv_without_gunicorn(tmp_path))
+    conf = tmp_path / "c.conf.py"
+    conf.write_text("from gunicorn.app.base import BaseApplication\n")
+    r = harness.run_cmd(["-c", str(conf), "-b", "127.0.0.1:0", "echo:app"], cwd=APPS, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "gunicorn.app" in r.stderr and "run the ferrocorn command" in r.stderr, r.stderr
