@@ -94,7 +94,7 @@ fn prepare_process(py: Python<'_>, cfg: &Config) -> Result<(), String> {
 
 /// The `-k` class, with `--threads` > 1 turning sync into gthread (as Gunicorn does).
 fn worker_class(cfg: &Config) -> Result<WorkerClass, String> {
-    WorkerClass::parse(cfg.str(Key::WorkerClass).unwrap_or("sync"), cfg.int(Key::Threads)).map_err(|e| e.to_string())
+    crate::compat::worker_class(cfg)
 }
 
 /// Imports the class's driver module in the master, as Gunicorn imports its worker class: a
@@ -249,7 +249,7 @@ fn build_spec(
         .map_err(|e| e.to_string())?;
     let forwarder_headers: Vec<String> = cfg.list(Key::ForwarderHeaders).iter().map(|s| s.trim().to_string()).collect();
     let wsgi = WsgiSettings {
-        server_software: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")),
+        server_software: crate::compat::server_names(py).1,
         multithread: class.multithread(),
         multiprocess: num_workers > 1,
         script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
@@ -291,7 +291,7 @@ fn build_spec(
         tls,
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
-        server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
+        server_header: crate::compat::server_names(py).0,
         graceful_timeout: Duration::from_secs(secs(cfg.int(Key::GracefulTimeout))),
         master_pid: 0,
         tick: Duration::from_millis(if timeout == 0 { 1000 } else { (timeout * 1000 / 4).clamp(50, 1000) }),

@@ -6,6 +6,7 @@
 pub mod arbiter;
 pub mod cli;
 mod cmd;
+mod compat;
 pub mod config;
 pub mod hooks;
 pub mod log;
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 /// Runs the `ferrocorn` command with the given argv (argv[0] included) and returns the exit code.
 #[pyfunction]
 fn run(py: Python<'_>, argv: Vec<String>) -> i32 {
+    compat::install(py);
     cmd::main(py, argv)
 }
 

@@ -288,12 +288,34 @@ unsafe extern "C" {
     static mut program_invocation_name: *mut libc::c_char;
 }
 
+/// Another way to set the title, tried first (the `setproctitle` package: see `compat.rs`); it
+/// returns false when it cannot, and the argument area is then written here.
+static TITLE_HOOK: std::sync::OnceLock<fn(&str) -> bool> = std::sync::OnceLock::new();
+
+/// Registers the hook [`set_proc_title`] tries first (once; later calls are ignored).
+pub fn set_title_hook(hook: fn(&str) -> bool) {
+    let _ = TITLE_HOOK.set(hook);
+}
+
 /// Shows `title` as this process's command line in `ps` and as its name in `top`.
 ///
-/// The title is written over the original argument strings (which Python copied at start-up, so
-/// nothing reads them any more), truncated to their total length, and the short kernel name
-/// (15 bytes) is set with `PR_SET_NAME`.
+/// Through the title hook when it works; otherwise the title is written over the original
+/// argument strings (which Python copied at start-up, so nothing reads them any more),
+/// truncated to their total length. The short kernel name (15 bytes) is set with
+/// `PR_SET_NAME` either way.
 pub fn set_proc_title(title: &str) {
+    if !TITLE_HOOK.get().is_some_and(|hook| hook(title)) {
+        write_argv_title(title);
+    }
+    let mut comm = [0u8; 16];
+    let short = title.as_bytes();
+    let n = short.len().min(15);
+    comm[..n].copy_from_slice(&short[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated buffer of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
+fn write_argv_title(title: &str) {
     let area: usize = std::env::args_os().map(|a| a.len() + 1).sum();
     // SAFETY: reading a pointer-sized static that glibc set before main.
     let start = unsafe { program_invocation_name };
@@ -308,12 +330,6 @@ pub fn set_proc_title(title: &str) {
             std::ptr::write_bytes(start.cast::<u8>().add(n), 0, area - n);
         }
     }
-    let mut comm = [0u8; 16];
-    let short = title.as_bytes();
-    let n = short.len().min(15);
-    comm[..n].copy_from_slice(&short[..n]);
-    // SAFETY: PR_SET_NAME reads a NUL-terminated buffer of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0) };
 }
 
 /// Points fds 0, 1 and 2 at /dev/null (a daemon has no terminal).

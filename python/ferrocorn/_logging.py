@@ -13,7 +13,8 @@ logger, and deployments configure logging with ``logconfig``/``logconfig_dict``/
   built-in ``Logger`` below, or the user's ``logger_class``), and the Rust core sends every
   error-log message and access record through it.
 
-The loggers ``ferrocorn.error`` and ``ferrocorn.access`` are the same objects as the gunicorn ones.
+The loggers ``ferrocorn.error`` and ``ferrocorn.access`` are aliases that hand their records to the
+gunicorn ones (see ``_Alias``).
 """
 
 import base64
@@ -84,11 +85,49 @@ BUILTIN_CLASSES = {
 }
 
 
+class _Alias(logging.Logger):
+    """Another name for a logger: ``ferrocorn.error`` for ``gunicorn.error``.
+
+    A logger object of its own rather than the target stored under a second name: a logging
+    config disables every existing logger it does not name (``disable_existing_loggers``) and
+    resets the children of those it names, and an entry that *is* the target would take the
+    target down with it although the config named it. So the alias has its own entry, level
+    and handlers; its on/off state follows the target's (logging.config's writes to it are
+    ignored), and records go to the target unless a config gave the alias handlers itself.
+    """
+
+    _target = None
+
+    @property
+    def disabled(self):
+        return self._target is not None and self._target.disabled
+
+    @disabled.setter
+    def disabled(self, value):
+        pass
+
+    def getEffectiveLevel(self):
+        if self.level or self._target is None:
+            return super().getEffectiveLevel()
+        return self._target.getEffectiveLevel()
+
+    def handle(self, record):
+        if self._target is None or self.handlers:
+            super().handle(record)
+        elif self.filter(record):
+            self._target.handle(record)
+
+
 def _alias(name, target):
-    """Make ``logging.getLogger(name)`` return the logger ``target`` itself."""
-    logger = logging.getLogger(target)
-    # A single dict store is atomic under the GIL; logging reads loggerDict the same way.
-    logging.Logger.manager.loggerDict[name] = logger
+    """Make ``logging.getLogger(name)`` an alias of the logger ``target`` (see ``_Alias``)."""
+    logger = logging.getLogger(name)
+    if not isinstance(logger, _Alias):
+        cls = type(logger)
+        # A logger created earlier (or by a class set with logging.setLoggerClass) becomes the
+        # alias in place, so references to it taken before keep working.
+        logger.__class__ = _Alias if cls is logging.Logger else type("Alias" + cls.__name__, (_Alias, cls), {})
+    logger._target = logging.getLogger(target)
+    logger.manager._clear_cache()
     return logger
 
 

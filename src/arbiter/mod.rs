@@ -187,6 +187,12 @@ impl Arbiter {
         self.spec.hooks.clone()
     }
 
+    /// The listeners as the `Listening at:` line shows them: `https://` when TLS is on.
+    fn listening_at(&self) -> String {
+        let scheme = if self.spec.worker_settings.tls.is_some() { "https" } else { "http" };
+        self.listeners.iter().map(|l| l.describe_with_scheme(scheme)).collect::<Vec<_>>().join(",")
+    }
+
     fn title(&self) -> String {
         let suffix = if self.master_pid != 0 { ".2" } else { "" };
         format!("ferrocorn: master [{}{suffix}]", self.spec.proc_name)
@@ -283,8 +289,7 @@ impl Arbiter {
             return Err(1);
         }
         log_debug!("Arbiter booted");
-        let shown: Vec<String> = self.listeners.iter().map(|l| l.describe()).collect();
-        log_info!("Listening at: {} ({})", shown.join(","), self.pid);
+        log_info!("Listening at: {} ({})", self.listening_at(), self.pid);
         log_info!("Using worker: {}", self.spec.worker_class);
         sys::sd_notify("READY=1\nSTATUS=ferrocorn master booted");
         hooks.call(py, Hook::WhenReady, (hooks.server.clone_ref(py),));
@@ -465,8 +470,7 @@ impl Arbiter {
                 Ok(l) => {
                     self.listeners = l;
                     self.chown_sockets();
-                    let shown: Vec<String> = self.listeners.iter().map(|l| l.describe()).collect();
-                    log_info!("Listening at: {}", shown.join(","));
+                    log_info!("Listening at: {}", self.listening_at());
                 }
                 Err(e) => log_error!("cannot open the new listeners: {e}"),
             }

@@ -112,3 +112,65 @@ def _run_lane(queue, job):
     while job is not None:
         job()
         job = queue.get()
+
+
+# Worker classes by (module, name) -> the -k name that runs them. Gunicorn's are listed whether
+# the real package or ferrocorn's compatibility module defines them.
+_KNOWN = {
+    ("sync", "SyncWorker"): "sync",
+    ("gthread", "ThreadWorker"): "gthread",
+    ("ggevent", "GeventWorker"): "gevent",
+    ("ggevent", "GeventPyWSGIWorker"): "gevent",
+    ("geventlet", "EventletWorker"): "eventlet",
+    ("gtornado", "TornadoWorker"): "tornado",
+}
+_BASES = {("base", "Worker"), ("base_async", "AsyncWorker")}
+
+
+def _known(cls):
+    module = getattr(cls, "__module__", "") or ""
+    package, _, leaf = module.rpartition(".")
+    if package not in ("gunicorn.workers", "ferrocorn.workers"):
+        return None, False
+    key = (leaf, getattr(cls, "__name__", ""))
+    return _KNOWN.get(key), key in _BASES
+
+
+def builtin_class_name(spec):
+    """The ``-k`` name for a ``worker_class`` given as a class object, or as a dotted path the
+    name table does not know. A built-in class itself is fine; a subclass of one is refused with
+    a ValueError naming the built-in class to use (ferrocorn's workers run in Rust, so a Python
+    worker class would never run)."""
+    import importlib
+    import inspect
+
+    label = spec if isinstance(spec, str) else "%s.%s" % (getattr(spec, "__module__", "?"),
+                                                          getattr(spec, "__qualname__", spec))
+    cls = spec
+    if isinstance(spec, str):
+        module, _, name = spec.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except Exception as exc:
+            raise ValueError("unknown worker class %r (it cannot be imported: %s: %s); valid "
+                             "classes are: sync, gthread, gevent, eventlet, tornado"
+                             % (spec, type(exc).__name__, exc)) from None
+    if not inspect.isclass(cls):
+        raise ValueError("worker class %r is not a class" % label)
+    for base in inspect.getmro(cls):
+        name, is_base = _known(base)
+        if name is None and not is_base:
+            continue
+        if base is cls and name is not None:
+            return name
+        what = "%s.%s" % (base.__module__, base.__name__)
+        if name is not None:
+            use = 'use worker_class = "%s"' % name
+        else:
+            use = "use one of the built-in classes (sync, gthread, gevent, eventlet, tornado)"
+        raise ValueError(
+            "worker class %r subclasses %s, but ferrocorn runs its workers in Rust and cannot run "
+            "a Python worker class: %s, and move what the subclass adds (patching a driver, "
+            "setting up state) into a post_fork or post_worker_init hook" % (label, what, use))
+    raise ValueError("worker class %r is not one of ferrocorn's worker classes; valid classes "
+                     "are: sync, gthread, gevent, eventlet, tornado" % label)

@@ -1,0 +1,5 @@
+from gunicorn.workers.base import Worker
+
+
+class AsyncWorker(Worker):
+    pass

@@ -1,0 +1,5 @@
+from gunicorn.workers.base_async import AsyncWorker
+
+
+class EventletWorker(AsyncWorker):
+    ferrocorn_class = "eventlet"

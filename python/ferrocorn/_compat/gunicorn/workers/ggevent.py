@@ -1,0 +1,9 @@
+from gunicorn.workers.base_async import AsyncWorker
+
+
+class GeventWorker(AsyncWorker):
+    ferrocorn_class = "gevent"
+
+
+class GeventPyWSGIWorker(GeventWorker):
+    ferrocorn_class = "gevent"
