@@ -109,8 +109,10 @@ def test_name_shows_in_master_and_worker_titles(serve):
     workers = wait_workers(srv, 2)
     wait_for(lambda: proc_args(srv.pid) == "%s: master [fc-title-test]" % prog, 10,
              what="the master's title (now %r)" % proc_args(srv.pid))
+    # A worker is forked with the master's title and sets its own a moment later.
     for w in workers:
-        assert proc_args(w) == "%s: worker [fc-title-test]" % prog
+        wait_for(lambda: proc_args(w) == "%s: worker [fc-title-test]" % prog, 10,
+                 what="worker %d's title (now %r)" % (w, proc_args(w)))
 
 
 def _ids(pid):
@@ -125,20 +127,26 @@ def test_user_and_group_apply_to_workers_only(serve):
     srv = serve("lifecycle:app", "-w", "2", "-u", "nobody", "-g", "nogroup")
     workers = wait_workers(srv, 2)
     for w in workers:
-        assert _ids(w) == ([nobody] * 4, [nogroup] * 4), proc_status(w)
+        _wait_ids(w, ([nobody] * 4, [nogroup] * 4))
     assert _ids(srv.pid) == ([0] * 4, [0] * 4)
     assert get(srv.addr).status == 200
     # a HUP still works: the master kept what it needs
     srv.signal(signal.SIGHUP)
     for w in wait_workers(srv, 2, exclude=workers):
-        assert _ids(w)[0] == [nobody] * 4
+        _wait_ids(w, ([nobody] * 4, [nogroup] * 4))
+
+
+def _wait_ids(pid, want):
+    """A just-forked worker switches users a moment after it appears: wait for it (bounded)."""
+    wait_for(lambda: _ids(pid) == want, 10,
+             what="worker %d to switch to uids/gids %r (now %r)" % (pid, want, _ids(pid)))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
 def test_numeric_user_and_group(serve):
     srv = serve("lifecycle:app", "-w", "1", "-u", "65534", "-g", "65534")
     [w] = wait_workers(srv, 1)
-    assert _ids(w) == ([65534] * 4, [65534] * 4)
+    _wait_ids(w, ([65534] * 4, [65534] * 4))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch users")
@@ -146,8 +154,9 @@ def test_initgroups_gives_workers_the_users_groups(serve):
     nogroup = grp.getgrnam("nogroup").gr_gid
     srv = serve("lifecycle:app", "-w", "1", "-u", "nobody", "-g", "nogroup", "--initgroups")
     [w] = wait_workers(srv, 1)
-    groups = sorted(int(g) for g in proc_status(w)["Groups"].split())
-    assert groups == sorted(set(os.getgrouplist("nobody", nogroup)))
+    want = sorted(set(os.getgrouplist("nobody", nogroup)))
+    wait_for(lambda: sorted(int(g) for g in proc_status(w)["Groups"].split()) == want, 10,
+             what="worker %d to take nobody's groups (%r)" % (w, want))
 
 
 def test_worker_tmp_dir_is_accepted(serve, tmp_path):
