@@ -277,10 +277,9 @@ pub fn getpid() -> i32 {
 }
 
 /// Sets the file mode creation mask; returns the previous one.
-pub fn set_umask(mask: u32) -> u32 {
+pub fn set_umask(mask: libc::mode_t) -> libc::mode_t {
     // SAFETY: umask cannot fail and has no memory arguments.
-    // `mode_t` is `u32` on Linux, so these conversions change nothing.
-    unsafe { libc::umask(libc::mode_t::from(mask)).into() }
+    unsafe { libc::umask(mask) }
 }
 
 unsafe extern "C" {
