@@ -122,8 +122,8 @@ impl Config {
     pub fn float(&self, key: Key) -> f64 {
         match self.get(key) {
             Value::Float(x) => *x,
-            // Only for a float setting given as an int; such ints are small (table defaults).
-            Value::Int(i) => *i as f64,
+            // Exact for every int a float setting could hold; a larger one is a table bug.
+            Value::Int(i) => i32::try_from(*i).map(f64::from).unwrap_or_else(|_| table_bug(key, "a small number", self.get(key))),
             other => table_bug(key, "a number", other),
         }
     }

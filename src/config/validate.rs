@@ -200,7 +200,7 @@ pub fn check_network(addr: &str) -> Result<(), String> {
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len: u32 = prefix.parse().ok().filter(|l| *l <= max).ok_or_else(bad)?;
     let bits: u128 = match ip {
-        IpAddr::V4(v4) => u32::from(v4) as u128,
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
     };
     let host_mask: u128 = if len == max { 0 } else { (1u128 << (max - len)) - 1 };

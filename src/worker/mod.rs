@@ -591,7 +591,8 @@ async fn engine(
 
     spawn_signal_watchers(&sh, inline);
 
-    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    // Set when draining starts; `None` inside when graceful_timeout is too far away to add.
+    let mut drain_deadline: Option<Option<tokio::time::Instant>> = None;
     loop {
         if let Some(code) = sh.exit_now.get() {
             return code;
@@ -600,13 +601,14 @@ async fn engine(
             if sh.open.get() == 0 {
                 break;
             }
-            let deadline = *drain_deadline.get_or_insert_with(|| tokio::time::Instant::now() + sh.settings.graceful_timeout);
-            if tokio::time::Instant::now() >= deadline {
+            let deadline =
+                *drain_deadline.get_or_insert_with(|| tokio::time::Instant::now().checked_add(sh.settings.graceful_timeout));
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 log_warning!("graceful timeout: closing {} connection(s) still open", sh.open.get());
                 break;
             }
         }
-        let wake_at = drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let wake_at = drain_deadline.flatten().unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = sh.stop.notified() => {}
             _ = sh.conn_closed.notified() => {}
