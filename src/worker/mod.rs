@@ -896,6 +896,14 @@ mod accept_error_tests {
     use super::*;
     use std::time::Instant;
 
+    /// `workers` may not ask for more workers than the master has heartbeat slots.
+    #[test]
+    fn workers_bound_matches_heartbeat_slots() {
+        use crate::config::{Key, Kind, setting};
+        let Kind::IntRange(_, hi) = setting(Key::Workers).kind else { panic!("workers has no range") };
+        assert_eq!(usize::try_from(hi).unwrap(), MAX_WORKER_SLOTS);
+    }
+
     #[test]
     fn fd_exhaustion_warns_once_per_period() {
         let mut errors = AcceptErrors::default();
