@@ -154,10 +154,9 @@ impl Kind {
 
     /// The accepted range, as the docs and error messages state it; `None` for non-integers.
     pub fn range_text(self) -> Option<String> {
-        let upto = |lo: i64, hi: i64| if hi == i64::MAX { format!("at least {lo}") } else { format!("{lo} to {hi}") };
         Some(match self {
-            Kind::Int | Kind::AutoInt => "at least 0".to_owned(),
-            Kind::IntRange(lo, hi) => upto(lo, hi),
+            Kind::Int | Kind::AutoInt => format!("0 to {}", i64::MAX),
+            Kind::IntRange(lo, hi) => format!("{lo} to {hi}"),
             Kind::AutoIntRange(lo, hi) => format!("{lo} to {hi:#o}"),
             Kind::IntClamped(lo, hi) => format!("at least {lo}; values above {hi} mean {hi}"),
             Kind::Seconds => format!("at least 0; {NO_LIMIT_SECS} (about 100 years) or more means no limit"),
