@@ -8,7 +8,7 @@ use std::io::Write;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::config::{self, Action, ConfigError, DefaultValue, Kind, Layer, SETTINGS, Section, Setting, Source, Value};
+use crate::config::{self, Action, ConfigError, DefaultValue, Layer, SETTINGS, Section, Setting, Source, Value};
 
 /// What one argument vector said.
 #[derive(Debug, Default)]
@@ -68,7 +68,7 @@ fn arg_for(s: &'static Setting) -> Arg {
         arg = arg.value_name(meta);
     }
     // Let `-t -1` reach the validator, which explains what is wrong with it.
-    if matches!(s.kind, Kind::Int | Kind::AutoInt | Kind::IntRange(..)) {
+    if s.kind.is_int() {
         arg = arg.allow_negative_numbers(true);
     }
     match s.action {

@@ -135,9 +135,9 @@ fn check(py: Python<'_>, cfg: &Config) -> i32 {
     }
 }
 
-fn secs(n: i64) -> u64 {
-    n.max(0) as u64
-}
+/// What a duration setting past `NO_LIMIT_SECS` becomes where a `Duration` is needed: far
+/// enough to never arrive, near enough that `Instant + FOREVER` cannot overflow.
+const FOREVER: Duration = Duration::from_secs(config::NO_LIMIT_SECS.unsigned_abs());
 
 fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
     let uri = match preflight(py, &cfg) {
@@ -154,8 +154,9 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
             return 1;
         }
     };
+    note_settings(&cfg);
     let _ = crate::sys::ignore_signal(libc::SIGPIPE);
-    crate::sys::set_umask(cfg.int(Key::Umask).clamp(0, 0o777) as u32);
+    crate::sys::set_umask(cfg.int_as(Key::Umask));
     if cfg.bool(Key::Daemon) {
         if let Err(e) = daemonize(py, cfg.bool(Key::EnableStdioInheritance)) {
             crate::log_error!("cannot detach into the background (--daemon): {e}");
@@ -226,11 +227,11 @@ fn build_spec(
         binds.push(sock::parse_bind(b).map_err(|e| format!("{e} (-b/--bind)"))?);
     }
     let bind_opts =
-        BindOptions { backlog: cfg.int(Key::Backlog) as i32, reuse_port: cfg.bool(Key::ReusePort), ..BindOptions::default() };
+        BindOptions { backlog: cfg.int_as(Key::Backlog), reuse_port: cfg.bool(Key::ReusePort), ..BindOptions::default() };
     let forwarded_allow =
         AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
     let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
-    let num_workers = cfg.int(Key::Workers).max(1) as usize;
+    let num_workers = cfg.int_as::<usize>(Key::Workers).max(1);
     let metrics_bind = match cfg.str(Key::MetricsBind).map(sock::parse_bind).transpose() {
         Ok(None) => None,
         Ok(Some(BindAddr::Tcp { host, port })) => Some((host, port)),
@@ -240,7 +241,7 @@ fn build_spec(
     let class = worker_class(cfg)?;
     // gthread runs the app on a pool; sync runs it inline on the I/O thread; the event-loop
     // classes ignore --threads, as in Gunicorn.
-    let threads = if class == WorkerClass::Gthread { cfg.int(Key::Threads).max(1) as usize } else { 0 };
+    let threads = if class == WorkerClass::Gthread { cfg.int_as::<usize>(Key::Threads).max(1) } else { 0 };
     // Certificates and keys are checked before anything is bound (and again on HUP, which is how
     // certificates are reloaded): a bad path or a key that does not match its certificate stops
     // the server at start, or keeps the running configuration on HUP.
@@ -258,16 +259,19 @@ fn build_spec(
         forwarder_headers: forwarder_headers.clone(),
     };
 
-    let timeout = secs(cfg.int(Key::Timeout));
+    // 0 and "no limit" both turn the timeout off; either way nothing adds it to an Instant.
+    let timeout = cfg.duration(Key::Timeout).filter(|t| !t.is_zero());
+    // `None`: workers may take as long as they like to drain.
+    let graceful_timeout = cfg.duration(Key::GracefulTimeout);
     let header_map = match cfg.str(Key::HeaderMap).unwrap_or("drop") {
         "refuse" => HeaderMap::Refuse,
         "dangerous" => HeaderMap::Dangerous,
         _ => HeaderMap::Drop,
     };
     let parse = ParseOptions {
-        limit_request_line: cfg.int(Key::LimitRequestLine).max(0) as usize,
-        limit_request_fields: cfg.int(Key::LimitRequestFields).max(0) as usize,
-        limit_request_field_size: cfg.int(Key::LimitRequestFieldSize).max(0) as usize,
+        limit_request_line: cfg.int_as(Key::LimitRequestLine),
+        limit_request_fields: cfg.int_as(Key::LimitRequestFields),
+        limit_request_field_size: cfg.int_as(Key::LimitRequestFieldSize),
         permit_obsolete_folding: cfg.bool(Key::PermitObsoleteFolding),
         strip_header_spaces: cfg.bool(Key::StripHeaderSpaces),
         permit_unconventional_http_method: cfg.bool(Key::PermitUnconventionalHttpMethod),
@@ -280,10 +284,10 @@ fn build_spec(
         ParseOptions { forwarder_headers: forwarder_headers.iter().map(|n| n.as_bytes().into()).collect(), ..parse.clone() };
     let worker_settings = WorkerSettings {
         parse,
-        keepalive: Duration::from_secs(secs(cfg.int(Key::Keepalive))),
-        io_timeout: if timeout == 0 { None } else { Some(Duration::from_secs(timeout)) },
-        max_requests: secs(cfg.int(Key::MaxRequests)),
-        worker_connections: cfg.int(Key::WorkerConnections).max(1) as usize,
+        keepalive: cfg.duration(Key::Keepalive).unwrap_or(FOREVER),
+        io_timeout: timeout,
+        max_requests: cfg.int_as(Key::MaxRequests),
+        worker_connections: cfg.int_as::<usize>(Key::WorkerConnections).max(1),
         proxy_protocol: worker::ProxyMode::from_setting(cfg.str(Key::ProxyProtocol).unwrap_or("off")),
         proxy_allow,
         forwarded_allow,
@@ -292,9 +296,10 @@ fn build_spec(
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
         server_header: crate::compat::server_names(py).0,
-        graceful_timeout: Duration::from_secs(secs(cfg.int(Key::GracefulTimeout))),
+        graceful_timeout: graceful_timeout.unwrap_or(FOREVER),
         master_pid: 0,
-        tick: Duration::from_millis(if timeout == 0 { 1000 } else { (timeout * 1000 / 4).clamp(50, 1000) }),
+        // Beat four times per timeout, so a worker is never judged on a stale beat.
+        tick: timeout.map_or(Duration::from_secs(1), |t| (t / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))),
     };
     let proc_name = cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| uri.clone());
     let hooks = Hooks::new(py, cfg, &proc_name, &uri, server).map_err(|e| format!("cannot prepare server hooks: {e}"))?;
@@ -312,22 +317,42 @@ fn build_spec(
         app_uri: uri,
         preloaded,
         worker_settings,
-        max_requests_jitter: secs(cfg.int(Key::MaxRequestsJitter)),
+        max_requests_jitter: cfg.int_as(Key::MaxRequestsJitter),
         wsgi,
         access_log,
         timeout,
-        graceful_timeout: secs(cfg.int(Key::GracefulTimeout)),
+        graceful_timeout,
         pidfile: cfg.str(Key::Pidfile).map(std::path::PathBuf::from),
         proc_name,
         threads,
         daemon: cfg.bool(Key::Daemon),
         hooks: Arc::new(hooks),
-        uid: cfg.int(Key::User).max(0) as u32,
-        gid: cfg.int(Key::Group).max(0) as u32,
+        uid: cfg.int_as(Key::User),
+        gid: cfg.int_as(Key::Group),
         initgroups: cfg.bool(Key::Initgroups),
         reload,
         metrics_bind,
     })
+}
+
+/// Start-up notes about settings that are accepted but worth a word in the log.
+fn note_settings(cfg: &Config) {
+    if cfg.is_set(Key::HttpParser) {
+        crate::log_debug!(
+            "http_parser = {}: ferrocorn always uses its own strict HTTP parser",
+            cfg.str(Key::HttpParser).unwrap_or("auto")
+        );
+    }
+    // Each connection is a file descriptor: past the limit accept() fails with EMFILE, and the
+    // connections wait in the backlog, however high worker_connections is.
+    let connections: u64 = cfg.int_as(Key::WorkerConnections);
+    if let Some(limit) = crate::sys::open_files_limit().filter(|l| connections > *l) {
+        crate::log_warning!(
+            "worker_connections ({connections}) is more than the open files limit ({limit}, `ulimit -n`): \
+             a worker runs out of file descriptors before it reaches worker_connections; raise the limit \
+             or lower worker_connections"
+        );
+    }
 }
 
 /// Detaches from the terminal the classic way (fork, setsid, fork), as Gunicorn's `--daemon`

@@ -277,9 +277,9 @@ pub fn getpid() -> i32 {
 }
 
 /// Sets the file mode creation mask; returns the previous one.
-pub fn set_umask(mask: u32) -> u32 {
+pub fn set_umask(mask: libc::mode_t) -> libc::mode_t {
     // SAFETY: umask cannot fail and has no memory arguments.
-    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+    unsafe { libc::umask(mask) }
 }
 
 unsafe extern "C" {
@@ -401,6 +401,13 @@ pub fn drop_privileges(uid: u32, gid: u32, initgroups: bool) -> io::Result<()> {
 }
 
 /// Changes a file's owner (unix socket files for workers that dropped privileges).
+/// The soft limit on open files (`ulimit -n`); `None` when unlimited or unknown.
+pub fn open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    (soft != RLIM_INFINITY).then_some(soft)
+}
+
 pub fn chown(path: &std::path::Path, uid: u32, gid: u32) -> io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }

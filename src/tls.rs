@@ -189,7 +189,6 @@ impl TlsSettings {
             return Ok(None);
         }
         let certfile = certfile.ok_or(TlsError::NoCertfile)?;
-        let timeout = cfg.int(Key::Timeout);
         Ok(Some(TlsSettings {
             certfile: certfile.into(),
             keyfile: keyfile.map(PathBuf::from),
@@ -198,7 +197,7 @@ impl TlsSettings {
             ciphers: cfg.str(Key::Ciphers).filter(|s| !s.trim().is_empty()).map(str::to_string),
             hook: cfg.py(Key::SslContext).map(|h| h.clone_ref(py)),
             // `timeout` bounds every client wait; 0 (no timeout) still gets a finite handshake.
-            handshake_timeout: Duration::from_secs(if timeout > 0 { timeout as u64 } else { 30 }),
+            handshake_timeout: cfg.duration(Key::Timeout).filter(|t| !t.is_zero()).unwrap_or(Duration::from_secs(30)),
             suppress_ragged_eofs: cfg.bool(Key::SuppressRaggedEofs),
             do_handshake_on_connect: cfg.bool(Key::DoHandshakeOnConnect),
         }))

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Everything the master needs, prepared from the config by the run flow (and prepared again,
 /// from a re-read config, on HUP).
@@ -41,9 +42,10 @@ pub struct MasterSpec {
     pub max_requests_jitter: u64,
     pub wsgi: WsgiSettings,
     pub access_log: Option<(String, String)>,
-    /// Seconds; 0 disables the heartbeat check.
-    pub timeout: u64,
-    pub graceful_timeout: u64,
+    /// How long a worker may stay silent; `None` disables the heartbeat check.
+    pub timeout: Option<Duration>,
+    /// How long workers get to finish after TERM; `None` waits for them without limit.
+    pub graceful_timeout: Option<Duration>,
     pub pidfile: Option<PathBuf>,
     /// `proc_name`, or the app name: shown as `ferrocorn: master [NAME]` in `ps`.
     pub proc_name: String,
@@ -97,10 +99,10 @@ struct WorkerInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Running,
-    /// Stopping: workers were signalled, waiting until the deadline (monotonic ms).
+    /// Stopping: workers were signalled, waiting until the deadline (`None`: until they exit).
     Stopping {
         graceful: bool,
-        deadline: u64,
+        deadline: Option<Instant>,
     },
 }
 
@@ -174,7 +176,7 @@ impl Arbiter {
             sig_write,
             pid,
             halt: None,
-            rng: (pid as u64) ^ sys::monotonic_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            rng: u64::from(pid.unsigned_abs()) ^ sys::monotonic_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15),
             reexec_pid: 0,
             master_pid,
             pidfile: None,
@@ -240,7 +242,7 @@ impl Arbiter {
                     if self.workers.is_empty() {
                         return Outcome::Master(self.finish(py, 0));
                     }
-                    if sys::monotonic_ms() >= deadline {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
                         self.signal_all(libc::SIGKILL);
                         self.wait_all_dead(py);
                         return Outcome::Master(self.finish(py, 0));
@@ -420,7 +422,6 @@ impl Arbiter {
     /// graceful_timeout; fast (INT/QUIT) asks them to exit now. A fast signal during a graceful
     /// stop escalates it.
     fn stop(&mut self, py: Python<'_>, graceful: bool) {
-        let now = sys::monotonic_ms();
         let (graceful, deadline) = match self.state {
             // Any second stop signal escalates a graceful stop (Gunicorn escalates only on
             // INT/QUIT; an operator sending TERM twice means "now" too).
@@ -429,7 +430,8 @@ impl Arbiter {
                 sys::sd_notify("STOPPING=1");
                 // Stop listening in the master (workers keep their copies until they drain).
                 self.close_listeners(py);
-                (graceful, now + self.spec.graceful_timeout * 1000)
+                // A graceful_timeout too far away to add is no deadline at all.
+                (graceful, self.spec.graceful_timeout.and_then(|g| Instant::now().checked_add(g)))
             }
         };
         self.state = State::Stopping { graceful, deadline };
@@ -614,13 +616,10 @@ impl Arbiter {
     /// Timed-out workers get SIGABRT (their worker_abort hook runs), then SIGKILL on the next
     /// pass if still there, as Gunicorn does.
     fn murder_timed_out(&mut self) {
-        if self.spec.timeout == 0 {
-            return;
-        }
-        let limit = self.spec.timeout * 1000;
+        let Some(limit) = self.spec.timeout else { return };
         for (&pid, info) in self.workers.iter_mut() {
             let hb = Heartbeat::new(self.slots.clone(), info.slot);
-            if hb.silent_for_ms() <= limit {
+            if Duration::from_millis(hb.silent_for_ms()) <= limit {
                 continue;
             }
             match info.abort {
@@ -737,7 +736,7 @@ impl Arbiter {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        self.rng % (j + 1)
+        self.rng % j.saturating_add(1)
     }
 
     fn spawn_worker(&mut self, py: Python<'_>) -> Option<i32> {
@@ -755,7 +754,7 @@ impl Arbiter {
         let age = self.next_age;
         let max_requests = match self.spec.worker_settings.max_requests {
             0 => 0,
-            n => n + self.jitter(),
+            n => n.saturating_add(self.jitter()),
         };
         let hooks = self.hooks();
         let obj = match hooks.new_worker(py, age, self.pid) {
@@ -851,8 +850,9 @@ impl Arbiter {
     /// A worker could not boot: stop everything and exit with its status (Gunicorn's halt).
     fn halt_now(&mut self, py: Python<'_>, code: i32, reason: &str) -> i32 {
         self.signal_all(libc::SIGTERM);
-        let deadline = sys::monotonic_ms() + self.spec.graceful_timeout.min(5) * 1000;
-        while !self.workers.is_empty() && sys::monotonic_ms() < deadline {
+        let five = Duration::from_secs(5);
+        let deadline = Instant::now() + self.spec.graceful_timeout.map_or(five, |g| g.min(five));
+        while !self.workers.is_empty() && Instant::now() < deadline {
             self.reap(py);
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

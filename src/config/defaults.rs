@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::{ConfigError, Source};
-use super::table::{self, DefaultValue, Key, Kind, SETTINGS};
+use super::table::{self, DefaultValue, Key, Kind, SETTINGS, setting};
 use super::validate;
 use super::value::Value;
 
@@ -36,16 +36,20 @@ fn computed(key: Key, env: &Env) -> Result<Value, ConfigError> {
         }]),
         Key::Workers => match env.get("WEB_CONCURRENCY") {
             None => Value::Int(1),
-            Some(raw) => match validate::parse_int(raw, false) {
-                Some(n) if n >= 0 => Value::Int(n),
-                _ => {
-                    return Err(ConfigError::BadEnv {
-                        var: "WEB_CONCURRENCY",
-                        value: raw.clone(),
-                        problem: "is not an integer >= 0".into(),
-                    });
+            // The same bounds as `-w`: the env var stands in for the setting.
+            Some(raw) => {
+                let workers = setting(Key::Workers);
+                match validate::parse_wide(raw, false).map(|n| validate::check_int(workers, Source::Default, raw.clone(), n)) {
+                    Some(Ok(v)) => v,
+                    _ => {
+                        return Err(ConfigError::BadEnv {
+                            var: "WEB_CONCURRENCY",
+                            value: raw.clone(),
+                            problem: format!("is not an integer ({})", workers.kind.range_text().unwrap_or_default()),
+                        });
+                    }
                 }
-            },
+            }
         },
         Key::ForwardedAllowIps => {
             let raw = env.get("FORWARDED_ALLOW_IPS").map_or("127.0.0.1,::1", String::as_str);
@@ -112,5 +116,7 @@ mod tests {
     fn bad_environment_is_named() {
         let e = all(&env(&[("WEB_CONCURRENCY", "lots")])).unwrap_err().to_string();
         assert!(e.contains("WEB_CONCURRENCY") && e.contains("lots"), "{e}");
+        let e = all(&env(&[("WEB_CONCURRENCY", "100000")])).unwrap_err().to_string();
+        assert!(e.contains("WEB_CONCURRENCY") && e.contains("0 to 4096"), "{e}");
     }
 }

@@ -50,6 +50,9 @@ pub fn settings_markdown() -> String {
                 let _ = writeln!(out, "- Command line: {}", flags.join(", "));
             }
             let _ = writeln!(out, "- Default: {}", default_markdown(&s.default));
+            if let Some(range) = s.kind.range_text() {
+                let _ = writeln!(out, "- Accepted: {range}");
+            }
             let _ = write!(out, "\n{} {}\n", s.short, s.long);
         }
     }

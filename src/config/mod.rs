@@ -19,11 +19,12 @@ mod value;
 
 use pyo3::prelude::*;
 use std::io::Write;
+use std::time::Duration;
 
 pub use defaults::Env;
 pub use docs::settings_markdown;
 pub use error::{ConfigError, Source};
-pub use table::{Action, DefaultValue, Key, Kind, SETTINGS, Section, Setting, by_name, setting};
+pub use table::{Action, DefaultValue, Key, Kind, MAX_ID, NO_LIMIT_SECS, SETTINGS, Section, Setting, by_name, setting};
 pub use validate::from_str as value_from_str;
 pub use value::Value;
 
@@ -89,17 +90,40 @@ impl Config {
         self.source(key) != Source::Default
     }
 
-    /// Integer settings. Panics only on a table bug (key of another type), never on user input.
+    /// Integer settings, within their row's bounds (validation refused anything below; a
+    /// clamped limit above its ceiling reads as the ceiling). Panics only on a table bug (key
+    /// of another type), never on user input.
     pub fn int(&self, key: Key) -> i64 {
-        match self.get(key) {
-            Value::Int(i) => *i,
-            other => table_bug(key, "an integer", other),
+        match (self.get(key), setting(key).kind) {
+            (Value::Int(i), Kind::IntClamped(_, hi)) => (*i).min(hi),
+            (Value::Int(i), _) => *i,
+            (other, _) => table_bug(key, "an integer", other),
         }
+    }
+
+    /// An integer setting converted to the type its consumer needs (`usize` for sizes, `u32`
+    /// for ids, `i32` for `listen()`). The row's bounds are chosen so this cannot fail for
+    /// validated values; a failure is a table bug, not bad input.
+    pub fn int_as<T: TryFrom<i64>>(&self, key: Key) -> T {
+        let i = self.int(key);
+        T::try_from(i).unwrap_or_else(|_| panic!("ferrocorn bug: setting {} = {i} does not fit its type", setting(key).name))
+    }
+
+    /// A duration setting (`Kind::Seconds`): `None` means no limit, which is what any value of
+    /// `NO_LIMIT_SECS` (about 100 years) or more says. Whatever 0 means is the caller's to say.
+    pub fn duration(&self, key: Key) -> Option<Duration> {
+        let secs = self.int(key);
+        if secs >= NO_LIMIT_SECS {
+            return None;
+        }
+        // Validation refused negative durations, so this only guards against a table bug.
+        Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
     }
     pub fn float(&self, key: Key) -> f64 {
         match self.get(key) {
             Value::Float(x) => *x,
-            Value::Int(i) => *i as f64,
+            // Exact for every int a float setting could hold; a larger one is a table bug.
+            Value::Int(i) => i32::try_from(*i).map(f64::from).unwrap_or_else(|_| table_bug(key, "a small number", self.get(key))),
             other => table_bug(key, "a number", other),
         }
     }

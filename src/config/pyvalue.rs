@@ -35,18 +35,22 @@ pub fn convert(s: &'static Setting, obj: &Bound<'_, PyAny>) -> Result<Value, Con
         let b = b.is_true();
         return match s.kind {
             Kind::Bool => Ok(Value::Bool(b)),
-            Kind::Int | Kind::AutoInt => Ok(Value::Int(i64::from(b))),
+            k if k.is_int() => validate::check_int(s, SRC, repr(obj), i128::from(b)),
             Kind::ProxyProtocol => Ok(Value::Str(if b { "auto" } else { "off" }.into())),
             Kind::Http2Cleartext => Ok(Value::Str(if b { "prior-knowledge" } else { "off" }.into())),
             _ => Err(bad(expected())),
         };
     }
     if obj.is_instance_of::<PyInt>() {
-        let i: i64 = obj.extract().map_err(|_| bad("is too large".into()))?;
+        // Beyond i128 (`10**40`), only the sign matters to the bounds.
+        let i: i128 = match obj.extract() {
+            Ok(i) => i,
+            Err(_) if obj.gt(0).unwrap_or(false) => i128::MAX,
+            Err(_) => i128::MIN,
+        };
         return match s.kind {
-            Kind::Int | Kind::AutoInt => validate::non_negative(s, SRC, i),
-            Kind::IntRange(lo, hi) => validate::in_range(s, SRC, i, lo, hi),
-            Kind::User | Kind::Group | Kind::SslVersion => Ok(Value::Int(i)),
+            k if k.is_int() => validate::check_int(s, SRC, repr(obj), i),
+            Kind::SslVersion => Ok(Value::Int(i64::try_from(i).unwrap_or(i64::MAX))),
             _ => Err(bad(expected())),
         };
     }
@@ -104,8 +108,9 @@ fn own_id(kind: Kind) -> Value {
 fn expected(kind: Kind) -> String {
     match kind {
         Kind::Str | Kind::StatsdAddr | Kind::Chdir => "a string".into(),
-        Kind::Int | Kind::AutoInt => "an integer >= 0".into(),
-        Kind::IntRange(lo, hi) => format!("an integer between {lo} and {hi}"),
+        Kind::Int | Kind::AutoInt | Kind::IntRange(..) | Kind::IntClamped(..) | Kind::AutoIntRange(..) | Kind::Seconds => {
+            format!("an integer ({})", kind.range_text().unwrap_or_default())
+        }
         Kind::Bool => "a boolean (True or False)".into(),
         Kind::List | Kind::Files => "a string or a list of strings".into(),
         Kind::CommaList | Kind::AddrList | Kind::HttpProtocols => "a comma-separated string".into(),

@@ -88,8 +88,16 @@ pub enum Kind {
     Int,
     /// A non-negative integer where a leading `0` means octal, as for `umask`.
     AutoInt,
-    /// An integer within inclusive bounds.
+    /// An integer within inclusive bounds; anything else is refused.
     IntRange(i64, i64),
+    /// An integer of at least the first bound. Above the second it means the second, as
+    /// Gunicorn clamps its request limits (so a file written for Gunicorn still loads).
+    IntClamped(i64, i64),
+    /// Like `AutoInt`, within inclusive bounds.
+    AutoIntRange(i64, i64),
+    /// A duration in whole seconds, `>= 0`, of any size: from `NO_LIMIT_SECS` up (`sys.maxsize`
+    /// included) it means "no limit". Read with `Config::duration`.
+    Seconds,
     Bool,
     /// A list of strings; a single string counts as a one-element list.
     List,
@@ -116,9 +124,9 @@ pub enum Kind {
     PostRequestHook,
     /// A directory that must exist; stored as an absolute path.
     Chdir,
-    /// A user name or uid, stored as the uid.
+    /// A user name or uid (`0..=MAX_ID`), stored as the uid.
     User,
-    /// A group name or gid, stored as the gid.
+    /// A group name or gid (`0..=MAX_ID`), stored as the gid.
     Group,
     /// Paths that must exist, or glob patterns (kept unexpanded).
     Files,
@@ -127,6 +135,44 @@ pub enum Kind {
     /// Deprecated and ignored by Gunicorn; accepted as given.
     SslVersion,
 }
+
+impl Kind {
+    /// Kinds stored as `Value::Int` and read with `Config::int` (or `Config::duration`).
+    pub fn is_int(self) -> bool {
+        matches!(
+            self,
+            Kind::Int
+                | Kind::AutoInt
+                | Kind::IntRange(..)
+                | Kind::IntClamped(..)
+                | Kind::AutoIntRange(..)
+                | Kind::Seconds
+                | Kind::User
+                | Kind::Group
+        )
+    }
+
+    /// The accepted range, as the docs and error messages state it; `None` for non-integers.
+    pub fn range_text(self) -> Option<String> {
+        Some(match self {
+            Kind::Int | Kind::AutoInt => format!("0 to {}", i64::MAX),
+            Kind::IntRange(lo, hi) => format!("{lo} to {hi}"),
+            Kind::AutoIntRange(lo, hi) => format!("{lo} to {hi:#o}"),
+            Kind::IntClamped(lo, hi) => format!("at least {lo}; values above {hi} mean {hi}"),
+            Kind::Seconds => format!("at least 0; {NO_LIMIT_SECS} (about 100 years) or more means no limit"),
+            Kind::User | Kind::Group => format!("a name, or 0 to {MAX_ID}"),
+            _ => return None,
+        })
+    }
+}
+
+/// Durations from this many seconds up (about 100 years) mean "no limit": `timeout =
+/// sys.maxsize` is a common way to write "never", and no deadline this far away is meant.
+pub const NO_LIMIT_SECS: i64 = 100 * 365 * 24 * 60 * 60;
+
+/// The largest uid or gid: `(uid_t)-1` (4294967295) means "unchanged" to setuid/chown, so it is
+/// not an id (Python's `os.setuid` refuses it too).
+pub const MAX_ID: i64 = 4_294_967_294;
 
 /// A default that is known when the table is compiled, or computed from the environment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -223,16 +269,18 @@ settings! {
         "The address(es) to listen on.",
         "Each entry is `HOST`, `HOST:PORT`, `[IPv6]:PORT`, `unix:PATH` or `fd://FD`. Repeat the \
          flag (or give a list in the config file) to listen on several addresses at once.";
-    Backlog = "backlog", ServerSocket, ["--backlog"], m("INT"), Store, K::Int, D::Int(2048), true,
+    Backlog = "backlog", ServerSocket, ["--backlog"], m("INT"), Store, K::IntRange(0, 2_147_483_647),
+        D::Int(2048), true,
         "How many pending connections the kernel may queue.",
         "Passed to `listen()`. Connections beyond this many, not yet accepted, are refused or \
          dropped by the kernel; the effective ceiling is also capped by `somaxconn`.";
 
-    Workers = "workers", WorkerProcesses, ["-w", "--workers"], m("INT"), Store, K::Int,
+    Workers = "workers", WorkerProcesses, ["-w", "--workers"], m("INT"), Store, K::IntRange(0, 4096),
         D::Computed("`$WEB_CONCURRENCY`, or `1`"), true,
         "The number of worker processes serving requests.",
         "A common starting point is two to four per CPU core. When unset, the `WEB_CONCURRENCY` \
-         environment variable supplies the value.";
+         environment variable supplies the value. `0` runs one worker; 4096 is the most the \
+         master tracks.";
     WorkerClass = "worker_class", WorkerProcesses, ["-k", "--worker-class"], m("STRING"), Store,
         K::Class, D::Str("sync"), true,
         "The kind of worker to run.",
@@ -240,11 +288,13 @@ settings! {
          `sync` handles one request at a time per process; with `threads` above 1 it behaves as \
          `gthread`. Gunicorn's spellings are accepted too: `egg:gunicorn#gevent`, \
          `gunicorn.workers.ggevent.GeventWorker`, and the `ferrocorn.workers.*` class paths.";
-    Threads = "threads", WorkerProcesses, ["--threads"], m("INT"), Store, K::Int, D::Int(1), true,
+    Threads = "threads", WorkerProcesses, ["--threads"], m("INT"), Store, K::IntRange(0, 4096),
+        D::Int(1), true,
         "Threads per worker for handling requests.",
         "With more than one thread, a sync worker becomes a threaded worker that serves several \
          requests concurrently within one process. Ignored by `gevent`, `eventlet` and \
-         `tornado`, as in Gunicorn.";
+         `tornado`, as in Gunicorn. ferrocorn starts every thread when the worker boots, hence \
+         the ceiling of 4096.";
     WorkerConnections = "worker_connections", WorkerProcesses, ["--worker-connections"], m("INT"),
         Store, K::Int, D::Int(1000), true,
         "The most simultaneous clients one worker will hold.",
@@ -260,34 +310,36 @@ settings! {
         Store, K::Int, D::Int(0), true,
         "A random amount, up to this, added to `max_requests` per worker.",
         "Spreads worker restarts out so that they do not all happen at the same moment.";
-    Timeout = "timeout", WorkerProcesses, ["-t", "--timeout"], m("INT"), Store, K::Int, D::Int(30),
+    Timeout = "timeout", WorkerProcesses, ["-t", "--timeout"], m("INT"), Store, K::Seconds, D::Int(30),
         true,
         "Seconds a worker may stay silent before the master kills and replaces it.",
         "A worker that neither finishes a request nor reports in for this long is considered \
          hung. `0` disables the check.";
     GracefulTimeout = "graceful_timeout", WorkerProcesses, ["--graceful-timeout"], m("INT"), Store,
-        K::Int, D::Int(30), true,
+        K::Seconds, D::Int(30), true,
         "Seconds workers get to finish in-flight requests when asked to stop.",
         "After a restart or graceful shutdown signal, workers still running past this are killed.";
-    Keepalive = "keepalive", WorkerProcesses, ["--keep-alive"], m("INT"), Store, K::Int, D::Int(2),
+    Keepalive = "keepalive", WorkerProcesses, ["--keep-alive"], m("INT"), Store, K::Seconds, D::Int(2),
         true,
         "Seconds to wait for the next request on an idle keep-alive connection.",
         "Ignored by the sync worker, which closes the connection after each response. Behind a \
          load balancer, a value somewhat above the balancer's idle timeout avoids races.";
 
     LimitRequestLine = "limit_request_line", Security, ["--limit-request-line"], m("INT"), Store,
-        K::Int, D::Int(4094), true,
+        K::IntClamped(0, 8190), D::Int(4094), true,
         "The longest request line accepted, in bytes.",
         "Requests with a longer method, target and version line are rejected, which bounds the \
-         cost of hostile clients. `0` removes the limit.";
+         cost of hostile clients. `0` removes the limit (the line is still never longer than \
+         64 KiB).";
     LimitRequestFields = "limit_request_fields", Security, ["--limit-request-fields"], m("INT"),
-        Store, K::Int, D::Int(100), true,
+        Store, K::IntClamped(0, 32768), D::Int(100), true,
         "The most header fields a request may carry.",
-        "Bounds the work and memory a single request can demand from a worker.";
+        "Bounds the work and memory a single request can demand from a worker. `0` means \
+         32768, as in Gunicorn.";
     LimitRequestFieldSize = "limit_request_field_size", Security, ["--limit-request-field_size"],
-        m("INT"), Store, K::Int, D::Int(8190), true,
+        m("INT"), Store, K::IntClamped(0, 1_048_576), D::Int(8190), true,
         "The largest header field accepted, in bytes.",
-        "`0` removes the limit. The odd underscore in the flag is Gunicorn's and is kept for \
+        "`0` means 8190, as in Gunicorn 27. The odd underscore in the flag is Gunicorn's and is kept for \
          compatibility.";
 
     Reload = "reload", Debugging, ["--reload"], NO_META, True, K::Bool, D::Bool(false), true,
@@ -357,7 +409,8 @@ settings! {
         D::Computed("the effective group id of the process"), true,
         "Run workers as this group.",
         "A group name or a numeric gid.";
-    Umask = "umask", ServerMechanics, ["-m", "--umask"], m("INT"), Store, K::AutoInt, D::Int(0),
+    Umask = "umask", ServerMechanics, ["-m", "--umask"], m("INT"), Store, K::AutoIntRange(0, 0o7777),
+        D::Int(0),
         true,
         "The file mode creation mask of the server.",
         "A leading `0` reads the number as octal, `0x` as hexadecimal, as in `0o022` or `022`.";
@@ -564,7 +617,7 @@ settings! {
         "Gunicorn ignores it in favour of `ssl_context`, and so does ferrocorn: it is accepted so \
          old files still load. Set a minimum version with `context.minimum_version` in an \
          `ssl_context` hook.";
-    CertReqs = "cert_reqs", Ssl, ["--cert-reqs"], NO_META, Store, K::Int, D::Int(0), true,
+    CertReqs = "cert_reqs", Ssl, ["--cert-reqs"], NO_META, Store, K::IntRange(0, 2), D::Int(0), true,
         "Whether clients must present a certificate.",
         "`0` none, `1` optional (verified when given), `2` required (Python's `ssl.VerifyMode`). \
          `1` and `2` need `ca_certs`: unlike Python, the system CA store is never used.";
@@ -672,9 +725,11 @@ settings! {
         "The largest WebSocket message accepted, in bytes.",
         "Applies to ASGI workers.";
     HttpParser = "http_parser", WorkerProcesses, ["--http-parser"], m("STRING"), Store,
-        K::Choice(&["auto", "fast", "python"]), D::Str("auto"), false,
+        K::Choice(&["auto", "fast", "python"]), D::Str("auto"), true,
         "Which HTTP parser Gunicorn's workers use.",
-        "`auto`, `fast` or `python`; ferrocorn always uses its own parser.";
+        "`auto`, `fast` or `python` are accepted, and anything else refused, as by Gunicorn; \
+         ferrocorn always uses its own strict parser whichever is chosen (and says so in the \
+         debug log).";
     RootPath = "root_path", ServerMechanics, ["--root-path"], m("STRING"), Store, K::Str,
         D::Str(""), true,
         "The path prefix the application is mounted under (ASGI `root_path`).",

@@ -108,7 +108,7 @@ fn file_errors_are_clear() {
         "Error: invalid value for workers (-w/--workers) in the config file: 'abc' is not an integer"
     );
     let c = conf("badtype", "timeout = 1.5\n");
-    assert!(err(&["-c", &c, "a:b"]).contains("timeout (-t/--timeout) in the config file: 1.5 is not an integer >= 0"));
+    assert!(err(&["-c", &c, "a:b"]).contains("timeout (-t/--timeout) in the config file: 1.5 is not an integer (at least 0"));
     let c = conf("arity", "def post_fork(server): pass\n");
     assert!(err(&["-c", &c, "a:b"]).contains("takes 1 positional arguments; expected a callable taking 2"));
     let c = conf("syntax", "workers = 2\nbind = [\n");
@@ -166,7 +166,7 @@ fn every_default_fits_its_accessor() {
     let cfg = run(&["a:b"], &env(&[])).unwrap();
     for s in SETTINGS {
         match s.kind {
-            Kind::Int | Kind::AutoInt | Kind::IntRange(..) | Kind::User | Kind::Group => {
+            k if k.is_int() => {
                 cfg.int(s.key);
             }
             Kind::Bool => {
@@ -189,4 +189,59 @@ fn every_default_fits_its_accessor() {
     }
     assert_eq!(cfg.list(Key::ProxyAllowIps), ["127.0.0.1", "::1"]);
     assert_eq!(cfg.list(Key::ForwarderHeaders), ["SCRIPT_NAME", "PATH_INFO"]);
+}
+
+/// Every integer setting is judged by its row's bounds, from every source, and values beyond
+/// 64 bits are judged rather than wrapped.
+#[test]
+fn integer_bounds_from_every_source() {
+    let file = |name: &str, text: &str| err(&["-c", &conf(name, text), "a:b"]);
+    // Issue 10: these gave workers uid 0 through a cast.
+    assert!(
+        file("uid_neg", "user = -1\n")
+            .contains("user (-u/--user) in the config file: -1 is out of range; expected a name, or 0 to 4294967294")
+    );
+    assert!(file("gid_neg", "group = -1\n").contains("group (-g/--group) in the config file: -1 is out of range"));
+    assert!(file("uid_big", "user = 2**64\n").contains("18446744073709551616 is out of range"));
+    assert!(err(&["-u", "4294967296", "a:b"]).contains("user (-u/--user): 4294967296 is out of range"));
+    assert!(err(&["-g", "4294967295", "a:b"]).contains("is out of range"));
+    assert!(err(&["-u", "-1", "a:b"]).contains("'-1' is not a known user"));
+    let e = run(&["a:b"], &env(&[("GUNICORN_CMD_ARGS", "--umask 0o10000")])).err().unwrap().to_string();
+    assert!(e.contains("umask (-m/--umask) in GUNICORN_CMD_ARGS: 0o10000 is out of range; expected 0 to 0o7777"), "{e}");
+    assert!(file("backlog", "backlog = 2**31\n").contains("expected 0 to 2147483647"));
+    assert!(file("workers", "workers = 10**30\n").contains("expected 0 to 4096"));
+    assert!(err(&["--threads", "4097", "a:b"]).contains("expected 0 to 4096"));
+    assert!(err(&["--max-requests", "-5", "a:b"]).contains("is negative"));
+    assert!(err(&["--cert-reqs", "3", "a:b"]).contains("expected 0 to 2"));
+    // Durations of any size are "no limit"; below 0 is refused.
+    for big in ["2**62", "2**63 - 1", "10**30", "10**400"] {
+        let cfg = run(
+            &["-c", &conf("dur", &format!("timeout = {big}\ngraceful_timeout = {big}\nkeepalive = {big}\n")), "a:b"],
+            &env(&[]),
+        )
+        .unwrap();
+        for key in [Key::Timeout, Key::GracefulTimeout, Key::Keepalive] {
+            assert_eq!(cfg.duration(key), None, "{big}");
+        }
+    }
+    let cfg = run(&["--timeout", "99999999999999999999999", "--keep-alive", "7", "a:b"], &env(&[])).unwrap();
+    assert_eq!(cfg.duration(Key::Timeout), None);
+    assert_eq!(cfg.duration(Key::Keepalive), Some(std::time::Duration::from_secs(7)));
+    assert!(file("dur_neg", "timeout = -10**30\n").contains("is negative"));
+    // Request limits above Gunicorn's ceilings mean the ceiling, as in Gunicorn.
+    let cfg = run(&["--limit-request-line", "100000", "--limit-request-fields", "10**9", "a:b"], &env(&[]));
+    assert!(cfg.is_err(), "CLI integers are decimal");
+    let cfg = run(
+        &[
+            "-c",
+            &conf("lim", "limit_request_line = 10**9\nlimit_request_fields = 2**40\nlimit_request_field_size = 10**30\n"),
+            "a:b",
+        ],
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(cfg.int(Key::LimitRequestLine), 8190);
+    assert_eq!(cfg.int(Key::LimitRequestFields), 32768);
+    assert_eq!(cfg.int(Key::LimitRequestFieldSize), 1_048_576);
+    assert!(err(&["--limit-request-line", "-1", "a:b"]).contains("is negative"));
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{ConfigError, Source};
-use super::table::{Kind, Setting};
+use super::table::{Kind, MAX_ID, Setting};
 use super::value::{Value, py_repr_str};
 
 /// Validates a textual value for a setting. `source` picks the integer syntax: Gunicorn's argparse
@@ -20,17 +20,13 @@ pub fn from_str(s: &Setting, raw: &str, source: Source) -> Result<Value, ConfigE
             Some(i) => Value::Int(i),
             None => Value::Str(text.to_owned()),
         }),
-        Kind::Int => {
-            let i = parse_int(text, source == Source::ConfigFile).ok_or_else(|| bad("is not an integer"))?;
-            non_negative(s, source, i)
+        Kind::Int | Kind::IntRange(..) | Kind::IntClamped(..) | Kind::Seconds => {
+            let i = parse_wide(text, source == Source::ConfigFile).ok_or_else(|| bad("is not an integer"))?;
+            check_int(s, source, text.to_owned(), i)
         }
-        Kind::AutoInt => {
-            let i = parse_auto_int(text).ok_or_else(|| bad("is not an integer"))?;
-            non_negative(s, source, i)
-        }
-        Kind::IntRange(lo, hi) => {
-            let i = parse_int(text, source == Source::ConfigFile).ok_or_else(|| bad("is not an integer"))?;
-            in_range(s, source, i, lo, hi)
+        Kind::AutoInt | Kind::AutoIntRange(..) => {
+            let i = parse_auto_wide(text).ok_or_else(|| bad("is not an integer"))?;
+            check_int(s, source, text.to_owned(), i)
         }
         Kind::Bool => match text.to_ascii_lowercase().as_str() {
             "true" => Ok(Value::Bool(true)),
@@ -100,24 +96,45 @@ pub fn from_str(s: &Setting, raw: &str, source: Source) -> Result<Value, ConfigE
     }
 }
 
-pub fn non_negative(s: &Setting, source: Source, i: i64) -> Result<Value, ConfigError> {
-    if i < 0 {
-        return Err(ConfigError::invalid(s, source, i.to_string(), "is negative; expected an integer >= 0"));
+/// Checks an integer against the bounds its row declares, the one place every integer setting
+/// goes through (command line, `GUNICORN_CMD_ARGS`, config-file text and Python ints). `i` is
+/// wide so that values beyond `i64` (`10**30`) are judged rather than wrapped. Kinds whose
+/// large values have a meaning (clamped limits, "no limit" durations) keep them, saturated to
+/// `i64::MAX`; `Config::int` and `Config::duration` interpret them.
+pub fn check_int(s: &Setting, source: Source, shown: String, i: i128) -> Result<Value, ConfigError> {
+    let (lo, hi, saturate) = match s.kind {
+        Kind::Int | Kind::AutoInt => (0, i64::MAX, false),
+        Kind::IntRange(lo, hi) | Kind::AutoIntRange(lo, hi) => (lo, hi, false),
+        Kind::IntClamped(lo, _) => (lo, i64::MAX, true),
+        Kind::Seconds => (0, i64::MAX, true),
+        Kind::User | Kind::Group => (0, MAX_ID, false),
+        _ => return Err(ConfigError::invalid(s, source, shown, "is not a text value")),
+    };
+    let range = s.kind.range_text().unwrap_or_default();
+    if i < i128::from(lo) {
+        let problem = if lo == 0 && !matches!(s.kind, Kind::User | Kind::Group | Kind::IntRange(..) | Kind::AutoIntRange(..)) {
+            "is negative; expected an integer >= 0".to_owned()
+        } else {
+            format!("is out of range; expected {range}")
+        };
+        return Err(ConfigError::invalid(s, source, shown, problem));
     }
-    Ok(Value::Int(i))
+    match i64::try_from(i) {
+        Ok(v) if v <= hi => Ok(Value::Int(v)),
+        _ if saturate => Ok(Value::Int(i64::MAX)),
+        _ => Err(ConfigError::invalid(s, source, shown, format!("is out of range; expected {range}"))),
+    }
 }
 
-pub fn in_range(s: &Setting, source: Source, i: i64, lo: i64, hi: i64) -> Result<Value, ConfigError> {
-    if i < lo || i > hi {
-        let want = if hi == i64::MAX { format!("at least {lo}") } else { format!("between {lo} and {hi}") };
-        return Err(ConfigError::invalid(s, source, i.to_string(), format!("is out of range; expected {want}")));
-    }
-    Ok(Value::Int(i))
+/// `parse_wide` narrowed to `i64` (`None` when it does not fit).
+pub fn parse_int(text: &str, base0: bool) -> Option<i64> {
+    parse_wide(text, base0).and_then(|i| i64::try_from(i).ok())
 }
 
 /// Python's `int(text)` (`base0 == false`) or `int(text, 0)` (`base0 == true`): optional sign,
-/// underscores between digits, and with `base0` the `0x`/`0o`/`0b` prefixes.
-pub fn parse_int(text: &str, base0: bool) -> Option<i64> {
+/// underscores between digits, and with `base0` the `0x`/`0o`/`0b` prefixes. Numbers beyond
+/// `i128` saturate (every bound fits in `i64`, so they are judged the same).
+pub fn parse_wide(text: &str, base0: bool) -> Option<i128> {
     let t = text.trim();
     let (neg, body) = match t.as_bytes().first()? {
         b'-' => (true, &t[1..]),
@@ -143,20 +160,23 @@ pub fn parse_int(text: &str, base0: bool) -> Option<i64> {
     if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return None;
     }
-    let clean: String = digits.chars().filter(|c| *c != '_').collect();
-    let n = i64::from_str_radix(&clean, radix).ok()?;
+    let mut n: i128 = 0;
+    for c in digits.chars().filter(|c| *c != '_') {
+        let d = i128::from(c.to_digit(radix)?);
+        n = n.saturating_mul(i128::from(radix)).saturating_add(d);
+    }
     Some(if neg { -n } else { n })
 }
 
 /// Gunicorn's `auto_int`: a leading zero followed by a digit means octal (`022`), otherwise
 /// Python's `int(x, 0)`.
-pub fn parse_auto_int(text: &str) -> Option<i64> {
+pub fn parse_auto_wide(text: &str) -> Option<i128> {
     let t = text.trim();
     let b = t.as_bytes();
     if b.len() > 1 && b[0] == b'0' && b[1].is_ascii_digit() {
-        return parse_int(&format!("0o{}", &t[1..]), true);
+        return parse_wide(&format!("0o{}", &t[1..]), true);
     }
-    parse_int(t, true)
+    parse_wide(t, true)
 }
 
 /// Gunicorn's comma lists: split on commas, trim, drop empty entries.
@@ -180,7 +200,7 @@ pub fn check_network(addr: &str) -> Result<(), String> {
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len: u32 = prefix.parse().ok().filter(|l| *l <= max).ok_or_else(bad)?;
     let bits: u128 = match ip {
-        IpAddr::V4(v4) => u32::from(v4) as u128,
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => u128::from(v6),
     };
     let host_mask: u128 = if len == max { 0 } else { (1u128 << (max - len)) - 1 };
@@ -233,9 +253,8 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 fn uid_or_gid(s: &Setting, source: Source, text: &str, lookup: impl Fn(&str) -> Option<u32>) -> Result<Value, ConfigError> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        return parse_int(text, false)
-            .map(Value::Int)
-            .ok_or_else(|| ConfigError::invalid(s, source, py_repr_str(text), "is too large"));
+        let id = parse_wide(text, false).ok_or_else(|| ConfigError::invalid(s, source, py_repr_str(text), "is not a number"))?;
+        return check_int(s, source, text.to_owned(), id);
     }
     let what = if s.kind == Kind::User { "user" } else { "group" };
     lookup(text)
@@ -267,9 +286,12 @@ mod tests {
         assert_eq!(parse_int("-3", false), Some(-3));
         assert_eq!(parse_int("1__0", false), None);
         assert_eq!(parse_int("", false), None);
-        assert_eq!(parse_auto_int("022"), Some(0o22));
-        assert_eq!(parse_auto_int("0x1f"), Some(31));
-        assert_eq!(parse_auto_int("18"), Some(18));
+        assert_eq!(parse_auto_wide("022"), Some(0o22));
+        assert_eq!(parse_auto_wide("0x1f"), Some(31));
+        assert_eq!(parse_auto_wide("18"), Some(18));
+        assert_eq!(parse_wide("1000000000000000000000000000000", false), Some(10i128.pow(30)));
+        assert_eq!(parse_wide(&"9".repeat(60), false), Some(i128::MAX));
+        assert_eq!(parse_int("9223372036854775808", false), None);
     }
 
     #[test]
@@ -282,7 +304,7 @@ mod tests {
         assert!(err(Key::HeaderMap, "keep").contains("'keep' is not one of: drop, refuse, dangerous"));
         assert!(err(Key::ForwardedAllowIps, "10.0.0.1/8").contains("host bits set"));
         assert!(err(Key::ForwardedAllowIps, "localhost").contains("not an IP address"));
-        assert!(err(Key::Http2MaxFrameSize, "100").contains("between 16384 and 16777215"));
+        assert!(err(Key::Http2MaxFrameSize, "100").contains("16384 to 16777215"));
         assert!(err(Key::Chdir, "/no/such/dir").contains("can't chdir"));
     }
 

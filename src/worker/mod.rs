@@ -591,7 +591,8 @@ async fn engine(
 
     spawn_signal_watchers(&sh, inline);
 
-    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    // Set when draining starts; `None` inside when graceful_timeout is too far away to add.
+    let mut drain_deadline: Option<Option<tokio::time::Instant>> = None;
     loop {
         if let Some(code) = sh.exit_now.get() {
             return code;
@@ -600,13 +601,14 @@ async fn engine(
             if sh.open.get() == 0 {
                 break;
             }
-            let deadline = *drain_deadline.get_or_insert_with(|| tokio::time::Instant::now() + sh.settings.graceful_timeout);
-            if tokio::time::Instant::now() >= deadline {
+            let deadline =
+                *drain_deadline.get_or_insert_with(|| tokio::time::Instant::now().checked_add(sh.settings.graceful_timeout));
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 log_warning!("graceful timeout: closing {} connection(s) still open", sh.open.get());
                 break;
             }
         }
-        let wake_at = drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let wake_at = drain_deadline.flatten().unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = sh.stop.notified() => {}
             _ = sh.conn_closed.notified() => {}
@@ -764,6 +766,7 @@ async fn wait_for_capacity(sh: &Shared) -> bool {
 }
 
 async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(String, String)>>, sh: Rc<Shared>) {
+    let mut errors = AcceptErrors::default();
     loop {
         if !wait_for_capacity(&sh).await {
             return;
@@ -778,12 +781,13 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(Strin
                 let conn = ConnInfo::new(Peer::Tcp(peer), server.clone());
                 start_connection(stream, conn, &sh).await;
             }
-            Err(e) => accept_error(e).await,
+            Err(e) => accept_error(e, &mut errors).await,
         }
     }
 }
 
 async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
+    let mut errors = AcceptErrors::default();
     loop {
         if !wait_for_capacity(&sh).await {
             return;
@@ -797,7 +801,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
                 let conn = ConnInfo::new(Peer::Unix, None);
                 start_connection(stream, conn, &sh).await;
             }
-            Err(e) => accept_error(e).await,
+            Err(e) => accept_error(e, &mut errors).await,
         }
     }
 }
@@ -840,10 +844,43 @@ where
 }
 
 /// Accept failures are transient (another worker won the race, or fds ran out): back off.
-async fn accept_error(e: std::io::Error) {
+async fn accept_error(e: std::io::Error, errors: &mut AcceptErrors) {
     if e.kind() != std::io::ErrorKind::WouldBlock {
-        log_warning!("accept() failed: {e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        errors.report(&e, std::time::Instant::now());
+        tokio::time::sleep(ACCEPT_RETRY).await;
+    }
+}
+
+/// How long the accept loop waits after a failure before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// At most one accept() warning per listener this often. Out of file descriptors, accept fails
+/// on every retry, and a line per retry (ten a second per worker) buries the rest of the log.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// The accept() warnings of one listener: the first is logged, then one per
+/// `ACCEPT_WARN_EVERY` saying how many were held back since.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    last_logged: Option<std::time::Instant>,
+    held_back: u64,
+}
+
+impl AcceptErrors {
+    /// Logs `e` unless a warning went out less than `ACCEPT_WARN_EVERY` ago; true if logged.
+    fn report(&mut self, e: &std::io::Error, now: std::time::Instant) -> bool {
+        if self.last_logged.is_some_and(|t| now.saturating_duration_since(t) < ACCEPT_WARN_EVERY) {
+            self.held_back = self.held_back.saturating_add(1);
+            return false;
+        }
+        match self.held_back {
+            0 => log_warning!("accept() failed: {e}"),
+            n => {
+                log_warning!("accept() failed: {e} ({n} more failure(s) in the last {}s not logged)", ACCEPT_WARN_EVERY.as_secs())
+            }
+        }
+        self.last_logged = Some(now);
+        self.held_back = 0;
+        true
     }
 }
 
@@ -852,4 +889,32 @@ pub const MAX_WORKER_SLOTS: usize = 4096;
 
 pub fn new_slots() -> std::io::Result<Arc<crate::sys::SharedSlots>> {
     crate::sys::SharedSlots::new(2 * MAX_WORKER_SLOTS).map(Arc::new)
+}
+
+#[cfg(test)]
+mod accept_error_tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// `workers` may not ask for more workers than the master has heartbeat slots.
+    #[test]
+    fn workers_bound_matches_heartbeat_slots() {
+        use crate::config::{Key, Kind, setting};
+        let Kind::IntRange(_, hi) = setting(Key::Workers).kind else { panic!("workers has no range") };
+        assert_eq!(usize::try_from(hi).unwrap(), MAX_WORKER_SLOTS);
+    }
+
+    #[test]
+    fn fd_exhaustion_warns_once_per_period() {
+        let mut errors = AcceptErrors::default();
+        let e = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let t0 = Instant::now();
+        assert!(errors.report(&e, t0), "the first failure is logged");
+        // Ten retries a second for a whole period: all held back.
+        let logged = (1..100u64).filter(|i| errors.report(&e, t0 + ACCEPT_RETRY * u32::try_from(*i).unwrap())).count();
+        assert_eq!(logged, 0);
+        assert_eq!(errors.held_back, 99);
+        assert!(errors.report(&e, t0 + ACCEPT_WARN_EVERY), "one line per period, counting the others");
+        assert_eq!(errors.held_back, 0);
+    }
 }
