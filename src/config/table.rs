@@ -719,15 +719,15 @@ settings! {
         "Receives the dirty arbiter and the worker.";
 
     ControlSocket = "control_socket", Control, ["--control-socket"], m("PATH"), Store, K::Str,
-        D::Computed("`$XDG_RUNTIME_DIR/gunicorn.ctl`, or `~/.gunicorn/gunicorn.ctl`"), false,
+        D::Computed("`$XDG_RUNTIME_DIR/gunicorn.ctl`, or `~/.gunicorn/gunicorn.ctl`"), true,
         "The path of the Unix socket for runtime control commands.",
-        "Used by Gunicorn's control client.";
+        "Used by Gunicorn's `gunicornc` and by `ferrocorn ctl` (see docs/operations.md). A relative path is taken from the working directory; a missing parent directory is created (mode 0700). A live socket of another server at the same path is left alone (this server then runs without one), and only the socket file this server made is removed at exit. Read at start; HUP does not move it.";
     ControlSocketMode = "control_socket_mode", Control, ["--control-socket-mode"], m("INT"), Store,
-        K::AutoInt, D::Int(0o600), false,
+        K::AutoInt, D::Int(0o600), true,
         "The permission bits of the control socket.",
-        "Octal with a leading `0`, as for `umask`.";
+        "Octal with a leading `0`, as for `umask`: `0600` lets only the server's user in, `0660` its group too. Connections are also checked against the mode with the peer's credentials (SO_PEERCRED), so loosening the file's permissions later lets no one else in.";
     ControlSocketDisable = "control_socket_disable", Control, ["--no-control-socket"], NO_META,
-        True, K::Bool, D::Bool(false), false,
+        True, K::Bool, D::Bool(false), true,
         "Do not open the control socket.",
         "Turns off runtime control commands.";
 }
