@@ -67,6 +67,8 @@ struct Client {
     out: Vec<u8>,
     deadline: Instant,
     phase: Phase,
+    /// A peer the mode does not admit: its first request is answered with this, then it is closed.
+    refused: Option<String>,
 }
 
 /// A request taken off a connection, for the master to execute.
@@ -178,7 +180,16 @@ impl ControlSocket {
         for (i, c) in self.clients.iter_mut().enumerate() {
             if c.phase == Phase::Reading && c.out.is_empty() {
                 match c.read(now) {
-                    Ok(Some((id, command))) => requests.push(Request { client: i, id, command }),
+                    Ok(Some((id, command))) => {
+                        let command = match &c.refused {
+                            Some(why) => {
+                                c.phase = Phase::Closing;
+                                Err(why.clone())
+                            }
+                            None => command,
+                        };
+                        requests.push(Request { client: i, id, command });
+                    }
                     Ok(None) => {}
                     Err(why) => {
                         log_debug!("control client dropped: {why}");
@@ -225,14 +236,15 @@ impl ControlSocket {
                     if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
-                    let mut client =
-                        Client { stream, inbuf: Vec::new(), out: Vec::new(), deadline: now + IDLE, phase: Phase::Reading };
-                    if let Err(why) = self.check_peer(&client.stream) {
-                        log_warning!("control socket: refused a connection: {why}");
-                        client.out = frame(&error_response(&Value::from(0), &why));
-                        client.phase = Phase::Closing;
-                        client.deadline = now + EXCHANGE;
-                    }
+                    let refused = self.check_peer(&stream).err();
+                    let deadline = match &refused {
+                        Some(why) => {
+                            log_warning!("control socket: refused a connection: {why}");
+                            now + EXCHANGE
+                        }
+                        None => now + IDLE,
+                    };
+                    let client = Client { stream, inbuf: Vec::new(), out: Vec::new(), deadline, phase: Phase::Reading, refused };
                     if self.clients.len() >= MAX_CLIENTS {
                         self.clients.remove(0);
                     }
