@@ -401,6 +401,17 @@ settings! {
         true,
         "How much the error log says.",
         "One of `debug`, `info`, `warning`, `error` or `critical`.";
+    LogFormat = "log_format", Logging, ["--log-format"], m("FORMAT"), Store,
+        K::Choice(&["text", "json"]), D::Str("text"), true,
+        "The line format of the error log and the access log: `text` or `json`.",
+        "`json` writes one JSON object per line, for log shippers. Error log: `time`, `pid`, `level`, \
+         `message` (a traceback stays inside its message); `wsgi.errors` writes become objects with \
+         `\"source\": \"wsgi.errors\"`. Access log: one key per atom of `access_log_format`, named as \
+         written (`h`, `r`, `s`, `{user-agent}i`, ...), every value a string. Values are escaped so a \
+         client cannot end a string or add a field; bytes that are not UTF-8 appear as the text `\\xHH`. \
+         Not a Gunicorn setting (`logconfig_json` is Gunicorn's, for a `dictConfig` file). Does not apply \
+         when a Python logging configuration or `logger_class` takes over the logs, nor to output \
+         captured by `capture_output`.";
     CaptureOutput = "capture_output", Logging, ["--capture-output"], NO_META, True, K::Bool,
         D::Bool(false), true,
         "Send the standard output and error of workers to the error log.",
