@@ -273,9 +273,12 @@ impl ControlSocket {
     }
 }
 
+/// A complete request off the wire: its id, and the command or why it is not one.
+type Message = (Value, Result<Command, String>);
+
 impl Client {
     /// Reads what has arrived; returns a request once one is complete.
-    fn read(&mut self, now: Instant) -> Result<Option<(Value, Result<Command, String>)>, String> {
+    fn read(&mut self, now: Instant) -> Result<Option<Message>, String> {
         let mut buf = [0u8; 4096];
         loop {
             if let Some(msg) = self.take_message()? {
@@ -296,7 +299,7 @@ impl Client {
         }
     }
 
-    fn take_message(&mut self) -> Result<Option<(Value, Result<Command, String>)>, String> {
+    fn take_message(&mut self) -> Result<Option<Message>, String> {
         let Some(head) = self.inbuf.first_chunk::<4>() else { return Ok(None) };
         let len = usize::try_from(u32::from_be_bytes(*head)).map_err(|_| "length does not fit".to_string())?;
         if len > MAX_MESSAGE {

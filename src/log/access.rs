@@ -117,11 +117,13 @@ fn atom(name: &str) -> Piece {
     }
 }
 
+/// A piece of the format, with the atom's name as written (`None` for literal text).
+type Named = (Option<Box<str>>, Piece);
+
 /// Compiles Python `%`-with-mapping syntax: `%(name)s` (also `d`/`i`; width and flags are not
 /// supported) and `%%`. Anything else after `%` is refused here, where Python would fail on
-/// every request instead.
-/// Like `compile`, with each atom's name as written (the keys of a JSON access line).
-fn compile_named(format: &str) -> Result<Vec<(Option<Box<str>>, Piece)>, LogError> {
+/// every request instead. Each atom keeps its name (the keys of a JSON line).
+fn compile_named(format: &str) -> Result<Vec<Named>, LogError> {
     let err = |at, why| LogError::Format { format: format.to_string(), at, why };
     let bytes = format.as_bytes();
     let mut pieces = Vec::new();
