@@ -1,7 +1,7 @@
 //! The `ferrocorn` command from argv to exit status: load the config, prepare the process
 //! (chdir, sys.path, environment), bind, optionally preload the app, then run the master.
 
-use crate::arbiter::{Arbiter, ControlSpec, MasterSpec, Outcome, Rebuild};
+use crate::arbiter::{Arbiter, ControlSpec, MasterSpec, Outcome, Rebuild, RecycleSpec};
 use crate::config::{self, Command, Config, Key};
 use crate::hooks::Hooks;
 use crate::log;
@@ -329,6 +329,12 @@ fn build_spec(
         metrics_bind,
         control,
         config_snapshot: crate::arbiter::config_snapshot(cfg),
+        recycle: RecycleSpec {
+            max_rss_mib: secs(cfg.int(Key::MaxWorkerRss)),
+            rss_jitter_mib: secs(cfg.int(Key::MaxWorkerRssJitter)),
+            max_lifetime: Duration::from_secs(secs(cfg.int(Key::MaxWorkerLifetime))),
+            lifetime_jitter: Duration::from_secs(secs(cfg.int(Key::MaxWorkerLifetimeJitter))),
+        },
     })
 }
 

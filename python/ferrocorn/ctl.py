@@ -136,6 +136,8 @@ def render_top(data, previous, interval):
             state = "timed out"
         elif w.get("retiring"):
             state = "retiring"
+        elif w.get("recycling"):
+            state = "recycling"
         elif not w.get("booted"):
             state = "booting"
         else:

@@ -484,7 +484,7 @@ fn cpu_seconds(pid: i32) -> Option<f64> {
 }
 
 /// Resident memory of a process, from `/proc/PID/statm`.
-fn rss_bytes(pid: i32) -> Option<u64> {
+pub(super) fn rss_bytes(pid: i32) -> Option<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let pages: u64 = statm.split_ascii_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: as above.
@@ -721,6 +721,7 @@ impl Arbiter {
             let mut m = Map::new();
             m.insert("uptime".into(), json!(round2(w.born.elapsed().as_secs_f64())));
             m.insert("retiring".into(), (w.generation == super::RETIRING).into());
+            m.insert("recycling".into(), (w.generation == super::RECYCLING).into());
             let stats = self.metrics.as_ref().map(|t| t.stats(w.slot).snapshot());
             m.insert("requests".into(), json!(stats.map(|s| s.requests)));
             m.insert("in_flight".into(), json!(stats.map(|s| s.in_flight)));

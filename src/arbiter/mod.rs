@@ -9,6 +9,7 @@
 mod control;
 mod metrics;
 mod pidfile;
+mod recycle;
 mod reexec;
 mod signals;
 
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use control::{ControlSpec, config_snapshot};
+pub use recycle::RecycleSpec;
 
 /// Everything the master needs, prepared from the config by the run flow (and prepared again,
 /// from a re-read config, on HUP).
@@ -69,6 +71,8 @@ pub struct MasterSpec {
     pub control: Option<ControlSpec>,
     /// The settings `show config` reports, as of the last (re)load.
     pub config_snapshot: serde_json::Value,
+    /// `max_worker_rss` and `max_worker_lifetime`, with their jitter.
+    pub recycle: RecycleSpec,
 }
 
 /// Re-reads the configuration (HUP). The preloaded app, if any, is kept by the closure.
@@ -84,6 +88,8 @@ pub enum Outcome {
 
 /// Generation of a worker that was told to stop and no longer counts towards the pool.
 const RETIRING: u64 = u64::MAX;
+/// Generation of a worker over a recycling limit: it serves until its replacement has booted.
+const RECYCLING: u64 = u64::MAX - 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Abort {
@@ -101,6 +107,7 @@ struct WorkerInfo {
     /// Bumped by HUP and `--reload` restarts: older generations are retired.
     generation: u64,
     born: Instant,
+    limits: recycle::Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +161,7 @@ pub struct Arbiter {
     metrics: Option<metrics::Metrics>,
     control: Option<control::ControlSocket>,
     tally: control::Tally,
+    recycling: Option<recycle::Recycling>,
 }
 
 impl Arbiter {
@@ -193,6 +201,7 @@ impl Arbiter {
             metrics: None,
             control: None,
             tally: control::Tally::new(),
+            recycling: None,
         })
     }
 
@@ -249,6 +258,7 @@ impl Arbiter {
             match self.state {
                 State::Running => {
                     self.murder_timed_out();
+                    self.check_recycle();
                     self.watch_reload_requests(py);
                 }
                 State::Stopping { deadline, .. } => {
@@ -790,6 +800,7 @@ impl Arbiter {
             0 => 0,
             n => n + self.jitter(),
         };
+        let limits = self.draw_limits();
         let hooks = self.hooks();
         let obj = match hooks.new_worker(py, age, self.pid) {
             Ok(o) => o,
@@ -815,7 +826,7 @@ impl Arbiter {
             self.tally.workers_spawned += 1;
             self.workers.insert(
                 pid,
-                WorkerInfo { slot, age, abort: Abort::None, obj, generation: self.generation, born: Instant::now() },
+                WorkerInfo { slot, age, abort: Abort::None, obj, generation: self.generation, born: Instant::now(), limits },
             );
             self.sync_worker_table(py);
             return None;

@@ -260,6 +260,27 @@ settings! {
         Store, K::Int, D::Int(0), true,
         "A random amount, up to this, added to `max_requests` per worker.",
         "Spreads worker restarts out so that they do not all happen at the same moment.";
+    MaxWorkerRss = "max_worker_rss", WorkerProcesses, ["--max-worker-rss"], m("MIB"), Store, K::Int,
+        D::Int(0), true,
+        "Replace a worker once its resident memory passes this many MiB.",
+        "The master checks every worker's RSS about once a second; a worker over its limit keeps \
+         serving while a replacement boots, and is then stopped gracefully, one worker at a time, so \
+         capacity never drops. `0` turns it off. Not a Gunicorn setting (Granian's `--workers-max-rss`, \
+         uWSGI's `reload-on-rss`).";
+    MaxWorkerRssJitter = "max_worker_rss_jitter", WorkerProcesses, ["--max-worker-rss-jitter"],
+        m("MIB"), Store, K::Int, D::Int(0), true,
+        "A random amount of MiB, up to this, added to `max_worker_rss` per worker.",
+        "So workers that leak at the same pace are not all replaced together.";
+    MaxWorkerLifetime = "max_worker_lifetime", WorkerProcesses, ["--max-worker-lifetime"], m("INT"),
+        Store, K::Int, D::Int(0), true,
+        "Replace a worker once it has run this many seconds.",
+        "Replaced like `max_worker_rss`: the replacement boots first, then the old worker stops \
+         gracefully. `0` turns it off. Not a Gunicorn setting (Granian's `--workers-lifetime`, uWSGI's \
+         `max-worker-lifetime`).";
+    MaxWorkerLifetimeJitter = "max_worker_lifetime_jitter", WorkerProcesses,
+        ["--max-worker-lifetime-jitter"], m("INT"), Store, K::Int, D::Int(0), true,
+        "A random number of seconds, up to this, added to `max_worker_lifetime` per worker.",
+        "Spreads the replacements out.";
     Timeout = "timeout", WorkerProcesses, ["-t", "--timeout"], m("INT"), Store, K::Int, D::Int(30),
         true,
         "Seconds a worker may stay silent before the master kills and replaces it.",
