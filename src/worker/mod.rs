@@ -11,6 +11,7 @@ pub mod heartbeat;
 pub mod hub;
 mod reload;
 pub mod stats;
+mod stuck;
 pub mod tornado;
 
 use crate::hooks::{Hook, Hooks};
@@ -503,7 +504,13 @@ fn install_sync_handlers(py: Python<'_>, spec: &WorkerSpec) -> Result<SignalWake
         .and_then(|m| {
             m.call_method1(
                 "install_sync_handlers",
-                (spec.worker.bind(py), hook("worker_int"), hook("worker_abort"), write.as_raw_fd()),
+                (
+                    spec.worker.bind(py),
+                    hook("worker_int"),
+                    hook("worker_abort"),
+                    write.as_raw_fd(),
+                    stuck::running_for(py, spec.heartbeat.clone())?,
+                ),
             )
         })
         .map_err(|e| crate::wsgi::format_exception(py, &e))?;
@@ -656,6 +663,7 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
                 let w = sh.app.worker.bind(py);
                 let _ = w.setattr("alive", false);
                 let _ = w.setattr("aborted", true);
+                stuck::report_threads(py);
                 hooks.call(py, Hook::WorkerAbort, (sh.app.worker.clone_ref(py),));
             });
             sh.exit_immediately(1);
