@@ -240,9 +240,10 @@ impl Arbiter {
                 None => tick,
             };
             let _ = py.detach(|| sys::wait_any_readable(&fds, tick));
+            let ready = self.readiness();
             if let Some(m) = &mut self.metrics {
                 // Non-blocking throughout (see metrics::prometheus): a scrape never holds the loop.
-                m.serve(sys::monotonic_ms(), self.workers.iter().map(|(&pid, w)| (pid, w.age, w.slot)));
+                m.serve(sys::monotonic_ms(), ready, self.workers.iter().map(|(&pid, w)| (pid, w.age, w.slot)));
             }
             self.serve_control(py);
             for sig in sys::drain_pipe(&self.sig_read) {
