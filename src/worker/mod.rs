@@ -6,6 +6,7 @@
 pub mod body;
 pub mod class;
 pub mod conn;
+mod drain;
 pub mod executor;
 pub mod heartbeat;
 pub mod hub;
@@ -637,7 +638,10 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
         }
         Err(e) => log_warning!("cannot watch signal {kind:?}: {e}"),
     };
-    watch(SignalKind::terminate(), |sh| sh.start_draining());
+    watch(SignalKind::terminate(), |sh| {
+        drain::server_stopping();
+        sh.start_draining();
+    });
     if inline {
         // INT, QUIT and ABRT have Python-level handlers in the sync worker (see
         // install_sync_handlers).
@@ -774,11 +778,11 @@ async fn wait_for_capacity(sh: &Shared) -> bool {
 async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(String, String)>>, sh: Rc<Shared>) {
     loop {
         if !wait_for_capacity(&sh).await {
-            return;
+            break;
         }
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = sh.drain.notified() => return,
+            _ = sh.drain.notified() => break,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -789,16 +793,17 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(Strin
             Err(e) => accept_error(e).await,
         }
     }
+    drain::tcp_backlog(listener, server, &sh).await;
 }
 
 async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
     loop {
         if !wait_for_capacity(&sh).await {
-            return;
+            break;
         }
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = sh.drain.notified() => return,
+            _ = sh.drain.notified() => break,
         };
         match accepted {
             Ok((stream, _)) => {
@@ -808,6 +813,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
             Err(e) => accept_error(e).await,
         }
     }
+    drain::unix_backlog(listener, &sh).await;
 }
 
 /// Hands an accepted connection to its own task. The sync and gthread classes then yield, so
