@@ -338,3 +338,22 @@ def test_ferrocorn_ctl_top(serve, tmp_path):
     assert sum(int(r[3]) for r in rows) == served + 5  # REQUESTS
     assert all(float(r[5]) > 1 for r in rows)  # RSS MiB
     assert all(r[6] != "-" for r in rows), "CPU% from the second screen on"
+
+
+@pytest.mark.beyond_gunicorn
+def test_ferrocorn_ctl_reads_commands_from_stdin(serve, tmp_path):
+    srv, sock = start(serve, tmp_path, "-w", "1")
+    p = subprocess.run([os.path.join(BIN, "ferrocorn"), "ctl", "-s", str(sock), "-j"],
+                       input="show stats\nfrobnicate\n\nworker add 1\nquit\nshow stats\n",
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "Unknown command: frobnicate" in p.stderr
+    dec = json.JSONDecoder()
+    out, answers = p.stdout.strip(), []
+    while out:
+        obj, end = dec.raw_decode(out)
+        answers.append(obj)
+        out = out[end:].strip()
+    assert [a.get("pid") for a in answers[:1]] == [srv.pid]
+    assert answers[1] == {"added": 1, "previous": 1, "total": 2}
+    assert len(answers) == 2, "nothing after quit"

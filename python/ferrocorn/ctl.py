@@ -170,6 +170,32 @@ def top(client, interval, count):
         return 0
 
 
+def interactive(client, as_json):
+    """One command per line until EOF or `quit`; an error is printed and the session goes on."""
+    tty = sys.stdin.isatty()
+    while True:
+        if tty:
+            sys.stdout.write("ferrocorn> ")
+            sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        command = line.strip()
+        if not command:
+            continue
+        if command.lower() in ("quit", "exit"):
+            return 0
+        try:
+            data = client.call(command)
+        except CtlError as e:
+            sys.stderr.write("error: %s\n" % e)
+            if "closed the connection" in str(e) or "talking to" in str(e):
+                return 1
+            continue
+        print(json.dumps(data, indent=2) if as_json else format_answer(command, data))
+        sys.stdout.flush()
+
+
 def main(argv):
     parser = argparse.ArgumentParser(
         prog="ferrocorn ctl",
@@ -183,12 +209,15 @@ def main(argv):
     parser.add_argument("-n", "--iterations", type=int, default=0,
                         help="top: stop after this many screens (default: until Ctrl-C)")
     parser.add_argument("-d", "--delay", type=float, default=2.0, help="top: seconds between screens")
-    parser.add_argument("command", nargs="+", help="the command, e.g. show workers")
+    parser.add_argument("command", nargs="*",
+                        help="the command, e.g. show workers (none: read commands from stdin)")
     args = parser.parse_args(argv)
     command = " ".join(args.command)
     path = os.path.abspath(args.socket)
     try:
         with Client(path) as client:
+            if not command:
+                return interactive(client, args.json)
             if command.strip().lower() == "top":
                 if args.delay <= 0:
                     parser.error("--delay must be positive")
