@@ -30,7 +30,8 @@ def test_access_and_error_logs_are_json_lines_clients_cannot_forge(serve, tmp_pa
                              b'User-Agent: a"b\\c\r\nX-Evil: ' + evil + b"\r\n\r\n").status == 200
     request(srv.addr, b"GET /raise HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     request(srv.addr, b"GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-    wait_for(lambda: len(lines(access)) >= 4, harness.IO_TIMEOUT, what="access lines")
+    request(srv.addr, b"GET /log HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    wait_for(lambda: len(lines(access)) >= 5, harness.IO_TIMEOUT, what="access lines")
     records = [json.loads(line) for line in lines(access)]
     rec = next(r for r in records if r["r"].startswith("GET /p"))
     # One key per atom, as written, the first occurrence only.
@@ -55,6 +56,12 @@ def test_access_and_error_logs_are_json_lines_clients_cannot_forge(serve, tmp_pa
              harness.IO_TIMEOUT, what="the wsgi.errors record")
     errs = [json.loads(line) for line in lines(errors)]
     assert [e["message"] for e in errs if e.get("source") == "wsgi.errors"] == ["written to wsgi.errors"]
+    # The app's own logging through the `gunicorn.error` logger lands as records too.
+    wait_for(lambda: any("app warning via gunicorn.error" in line for line in lines(errors)),
+             harness.IO_TIMEOUT, what="the app's log record")
+    errs = [json.loads(line) for line in lines(errors)]
+    assert {"level": "WARNING", "message": "app warning via gunicorn.error"}.items() <= next(
+        e for e in errs if "app warning" in e["message"]).items()
 
 
 def test_text_is_still_the_default(serve, tmp_path):

@@ -15,6 +15,13 @@ pub fn is_json() -> bool {
     JSON.load(Ordering::Relaxed)
 }
 
+/// `ferrocorn._core._log_is_json()`: whether Python-side handlers should hand records over
+/// unformatted (through `_core.log`) so they become JSON lines too.
+#[pyo3::pyfunction]
+pub fn _log_is_json() -> bool {
+    is_json()
+}
+
 /// Appends the inside of a JSON string for `value`: `"` and `\` escaped, control characters
 /// (newlines included) as `\n`/`\uXXXX`, valid UTF-8 kept as is, and each byte that is not
 /// valid UTF-8 shown as the text `\xHH` (as the text log shows it), so the line stays valid
