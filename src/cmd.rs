@@ -1,7 +1,7 @@
 //! The `ferrocorn` command from argv to exit status: load the config, prepare the process
 //! (chdir, sys.path, environment), bind, optionally preload the app, then run the master.
 
-use crate::arbiter::{Arbiter, MasterSpec, Outcome, Rebuild};
+use crate::arbiter::{Arbiter, ControlSpec, MasterSpec, Outcome, Rebuild, RecycleSpec};
 use crate::config::{self, Command, Config, Key};
 use crate::hooks::Hooks;
 use crate::log;
@@ -238,6 +238,7 @@ fn build_spec(
         Ok(Some(other)) => return Err(format!("--metrics-bind takes HOST:PORT, not {other}")),
         Err(e) => return Err(format!("{e} (--metrics-bind)")),
     };
+    let control = control_spec(cfg)?;
     let class = worker_class(cfg)?;
     // gthread runs the app on a pool; sync runs it inline on the I/O thread; the event-loop
     // classes ignore --threads, as in Gunicorn.
@@ -332,6 +333,15 @@ fn build_spec(
         initgroups: cfg.bool(Key::Initgroups),
         reload,
         metrics_bind,
+        control,
+        config_snapshot: crate::arbiter::config_snapshot(cfg),
+        recycle: RecycleSpec {
+            max_rss_mib: cfg.int_as(Key::MaxWorkerRss),
+            rss_jitter_mib: cfg.int_as(Key::MaxWorkerRssJitter),
+            // A lifetime too long to mean anything is no lifetime limit (zero turns it off).
+            max_lifetime: cfg.duration(Key::MaxWorkerLifetime).unwrap_or(Duration::ZERO),
+            lifetime_jitter: cfg.duration(Key::MaxWorkerLifetimeJitter).unwrap_or(Duration::ZERO),
+        },
     })
 }
 
@@ -353,6 +363,29 @@ fn note_settings(cfg: &Config) {
              or lower worker_connections"
         );
     }
+}
+
+/// `control_socket` made absolute against the working directory (as Gunicorn does), with its
+/// mode; `None` under `control_socket_disable`.
+fn control_spec(cfg: &Config) -> Result<Option<ControlSpec>, String> {
+    if cfg.bool(Key::ControlSocketDisable) {
+        return Ok(None);
+    }
+    let raw = cfg.int(Key::ControlSocketMode);
+    let mode = u32::try_from(raw)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("Invalid value for control_socket_mode: {raw:#o}: permission bits run from 0 to 0o777"))?;
+    let Some(path) = cfg.str(Key::ControlSocket).filter(|p| !p.is_empty()) else {
+        return Err("Invalid value for control_socket: an empty path (use --no-control-socket to turn it off)".into());
+    };
+    let path = std::path::PathBuf::from(path);
+    let path = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?.join(path)
+    };
+    Ok(Some(ControlSpec { path, mode }))
 }
 
 /// Detaches from the terminal the classic way (fork, setsid, fork), as Gunicorn's `--daemon`

@@ -4,6 +4,11 @@ import sys
 
 
 def main() -> None:
+    # `ferrocorn ctl ...` is the control-socket client, a plain Python program.
+    if len(sys.argv) > 1 and sys.argv[1] == "ctl":
+        from ferrocorn.ctl import main as ctl_main
+
+        sys.exit(ctl_main(sys.argv[2:]))
     from ferrocorn._core import run
 
     sys.exit(run(sys.argv))

@@ -6,6 +6,7 @@ attributes current; they hold plain data, never a socket.
 """
 
 import glob
+import os
 import signal
 import sys
 import traceback
@@ -216,7 +217,61 @@ class Response:
 __all__ = ["Log", "Config", "Server", "Worker", "Request", "Response", "Setting"]
 
 
-def install_sync_handlers(worker, worker_int, worker_abort, wakeup_fd):
+def _request_of(frame):
+    """The WSGI environ of the request a stack is serving: the outermost frame with an
+    ``environ`` local that looks like one (the app's own ``(environ, start_response)``)."""
+    found = None
+    while frame is not None:
+        env = frame.f_locals.get("environ") if frame.f_locals is not None else None
+        if isinstance(env, dict) and "REQUEST_METHOD" in env:
+            found = env
+        frame = frame.f_back
+    return found
+
+
+def _describe(env):
+    if env is None:
+        return "no request (outside the app)"
+    path = env.get("RAW_URI") or (env.get("PATH_INFO", "") + (
+        "?" + env["QUERY_STRING"] if env.get("QUERY_STRING") else ""))
+    # One line whatever the client sent: repr-style escapes for anything unprintable.
+    text = "%s %s" % (env.get("REQUEST_METHOD", "?"), path)
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii", "replace")
+
+
+def report_stuck(frame, running_for):
+    """Logs what a timed-out worker was doing, before it exits: for each thread inside the app
+    (``frame`` is the interrupted frame of a sync worker; ``None`` means look at every thread),
+    the request's method and path, how long it has run (when known) and its Python stack."""
+    import threading
+    if frame is not None:
+        frames = [(threading.current_thread().name, frame)]
+    else:
+        me = threading.get_ident()
+        names = {t.ident: t.name for t in threading.enumerate()}
+        frames = [(names.get(ident, str(ident)), f) for ident, f in sys._current_frames().items()
+                  if ident != me]
+    pid = os.getpid()
+    reported = 0
+    for name, f in frames:
+        env = _request_of(f)
+        if env is None and frame is None:
+            continue  # an idle pool thread: not in the app
+        took = ""
+        if running_for is not None:
+            try:
+                took = " after %.1fs" % running_for()
+            except Exception:
+                pass
+        stack = "".join(traceback.format_stack(f)).rstrip()
+        _core.log(40, "Worker (pid:%d) timed out in %s%s (%s); the app was at:\n"
+                      "Traceback (most recent call last):\n%s" % (pid, _describe(env), took, name, stack))
+        reported += 1
+    if not reported:
+        _core.log(40, "Worker (pid:%d) timed out; no request was in the app" % pid)
+
+
+def install_sync_handlers(worker, worker_int, worker_abort, wakeup_fd, running_for=None):
     """INT/QUIT and SIGABRT (the master's timeout) in a sync worker, as Gunicorn's worker has them.
 
     The sync class runs the app on the main thread, where a Python-level handler can interrupt a
@@ -239,6 +294,10 @@ def install_sync_handlers(worker, worker_int, worker_abort, wakeup_fd):
     def on_abort(signum, frame):
         worker.alive = False
         worker.aborted = True
+        try:
+            report_stuck(frame, running_for)
+        except Exception:
+            _core.log(40, "cannot report what the worker was doing\n%s" % traceback.format_exc().rstrip())
         run_hook(worker_abort, "worker_abort")
         sys.exit(1)
 

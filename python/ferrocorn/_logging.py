@@ -147,9 +147,17 @@ class ErrorLogHandler(logging.Handler):
 
     def emit(self, record):
         try:
-            _core._write_error_log(self.format(record) + "\n")
+            if _core._log_is_json():
+                # --log-format json: the Rust side writes the record as one JSON object.
+                _core.log(record.levelno, _PLAIN.format(record))
+            else:
+                _core._write_error_log(self.format(record) + "\n")
         except Exception:
             self.handleError(record)
+
+
+# The message with its traceback, without the text line's time/pid/level prefix.
+_PLAIN = logging.Formatter("%(message)s")
 
 
 def install_fast_handlers(loglevel):

@@ -1,6 +1,7 @@
 //! The master's side of `--metrics-bind`: the per-worker counter table it maps before forking,
 //! the totals of workers that have exited, and the endpoint it serves from its loop.
 
+pub use crate::metrics::prometheus::Readiness;
 use crate::metrics::prometheus::{self, Endpoint, Exited, WorkerRow};
 use crate::sys::SharedSlots;
 use crate::worker::MAX_WORKER_SLOTS;
@@ -53,16 +54,30 @@ impl Metrics {
     }
 
     /// Serves whatever is ready; `workers` yields (pid, age, slot) of the live workers.
-    pub fn serve(&mut self, now_ms: u64, workers: impl Iterator<Item = (i32, u64, usize)>) {
+    pub fn serve(&mut self, now_ms: u64, ready: Readiness, workers: impl Iterator<Item = (i32, u64, usize)>) {
         let Some(endpoint) = &mut self.endpoint else { return };
         let table = self.table.clone();
         let exited = self.exited;
-        endpoint.serve(now_ms, move || {
+        endpoint.serve(now_ms, ready, move || {
             let mut rows: Vec<WorkerRow> = workers
                 .map(|(pid, age, slot)| WorkerRow { pid, age, stats: WorkerStats::new(table.clone(), slot).snapshot() })
                 .collect();
             rows.sort_by_key(|r| r.age);
             prometheus::render(&rows, exited)
         });
+    }
+}
+
+impl super::Arbiter {
+    /// `/readyz`: ready while running with at least one booted worker that is not being
+    /// stopped; not ready while stopping (draining), so a load balancer stops sending traffic.
+    pub(super) fn readiness(&self) -> Readiness {
+        if self.state != super::State::Running || self.halt.is_some() {
+            return Readiness::NotReady("stopping");
+        }
+        let serving = self.workers.values().any(|w| {
+            w.generation != super::RETIRING && crate::worker::heartbeat::Heartbeat::new(self.slots.clone(), w.slot).booted()
+        });
+        if serving { Readiness::Ready } else { Readiness::NotReady("no worker has booted") }
     }
 }

@@ -6,8 +6,10 @@
 //! loop wakes, dispatches one small handler per signal, kills timed-out workers, and tops the
 //! pool back up. Hooks are called at the moments Gunicorn calls them.
 
+mod control;
 mod metrics;
 mod pidfile;
+mod recycle;
 mod reexec;
 mod signals;
 
@@ -27,6 +29,9 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use control::{ControlSpec, config_snapshot};
+pub use recycle::RecycleSpec;
 
 /// Everything the master needs, prepared from the config by the run flow (and prepared again,
 /// from a re-read config, on HUP).
@@ -63,6 +68,12 @@ pub struct MasterSpec {
     pub reload: Option<Vec<PathBuf>>,
     /// `--metrics-bind`: host and port of the Prometheus endpoint the master serves.
     pub metrics_bind: Option<(String, u16)>,
+    /// `control_socket`, unless `control_socket_disable`. Read at start; HUP does not move it.
+    pub control: Option<ControlSpec>,
+    /// The settings `show config` reports, as of the last (re)load.
+    pub config_snapshot: serde_json::Value,
+    /// `max_worker_rss` and `max_worker_lifetime`, with their jitter.
+    pub recycle: RecycleSpec,
 }
 
 /// Re-reads the configuration (HUP). The preloaded app, if any, is kept by the closure.
@@ -78,6 +89,8 @@ pub enum Outcome {
 
 /// Generation of a worker that was told to stop and no longer counts towards the pool.
 const RETIRING: u64 = u64::MAX;
+/// Generation of a worker over a recycling limit: it serves until its replacement has booted.
+const RECYCLING: u64 = u64::MAX - 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Abort {
@@ -94,6 +107,8 @@ struct WorkerInfo {
     obj: Py<PyAny>,
     /// Bumped by HUP and `--reload` restarts: older generations are retired.
     generation: u64,
+    born: Instant,
+    limits: recycle::Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +160,9 @@ pub struct Arbiter {
     cwd: PathBuf,
     /// `--metrics-bind`: the endpoint and the workers' counters.
     metrics: Option<metrics::Metrics>,
+    control: Option<control::ControlSocket>,
+    tally: control::Tally,
+    recycling: Option<recycle::Recycling>,
 }
 
 impl Arbiter {
@@ -182,6 +200,9 @@ impl Arbiter {
             pidfile: None,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             metrics: None,
+            control: None,
+            tally: control::Tally::new(),
+            recycling: None,
         })
     }
 
@@ -218,11 +239,20 @@ impl Arbiter {
             if let Some(m) = &self.metrics {
                 m.poll_fds(&mut fds);
             }
+            let tick = match &self.control {
+                Some(c) => {
+                    c.poll_fds(&mut fds);
+                    if c.wants_write() { 50 } else { tick }
+                }
+                None => tick,
+            };
             let _ = py.detach(|| sys::wait_any_readable(&fds, tick));
+            let ready = self.readiness();
             if let Some(m) = &mut self.metrics {
                 // Non-blocking throughout (see metrics::prometheus): a scrape never holds the loop.
-                m.serve(sys::monotonic_ms(), self.workers.iter().map(|(&pid, w)| (pid, w.age, w.slot)));
+                m.serve(sys::monotonic_ms(), ready, self.workers.iter().map(|(&pid, w)| (pid, w.age, w.slot)));
             }
+            self.serve_control(py);
             for sig in sys::drain_pipe(&self.sig_read) {
                 if let Some(code) = self.handle_signal(py, sig) {
                     return Outcome::Worker(code);
@@ -236,6 +266,7 @@ impl Arbiter {
             match self.state {
                 State::Running => {
                     self.murder_timed_out();
+                    self.check_recycle();
                     self.watch_reload_requests(py);
                 }
                 State::Stopping { deadline, .. } => {
@@ -285,11 +316,19 @@ impl Arbiter {
                 return Err(1);
             }
         }
+        if self.spec.control.is_some() && self.metrics.is_none() {
+            // `ferrocorn ctl top` reads the workers' request counters from the metrics table.
+            match metrics::Metrics::new() {
+                Ok(m) => self.metrics = Some(m),
+                Err(e) => log_warning!("cannot map the worker counters table: {e}"),
+            }
+        }
         if !self.open_metrics() {
             self.close_listeners(py);
             self.cleanup(py);
             return Err(1);
         }
+        self.open_control();
         log_debug!("Arbiter booted");
         log_info!("Listening at: {} ({})", self.listening_at(), self.pid);
         log_info!("Using worker: {}", self.spec.worker_class);
@@ -428,6 +467,8 @@ impl Arbiter {
             State::Stopping { deadline, .. } => (false, deadline),
             State::Running => {
                 sys::sd_notify("STOPPING=1");
+                // As Gunicorn does: no more control commands once stopping.
+                self.close_control();
                 // Stop listening in the master (workers keep their copies until they drain).
                 self.close_listeners(py);
                 // A graceful_timeout too far away to add is no deadline at all.
@@ -462,6 +503,7 @@ impl Arbiter {
                 return;
             }
         };
+        self.tally.reloads += 1;
         let old_binds = std::mem::replace(&mut self.spec, new_spec).binds;
         if let Err(e) = crate::log::reopen() {
             log_error!("cannot reopen the error log: {e}");
@@ -528,6 +570,7 @@ impl Arbiter {
         log_info!("Master has been promoted.");
         self.master_pid = 0;
         self.open_metrics();
+        self.open_control();
         if let Some(p) = &mut self.pidfile {
             if let Some(path) = &self.spec.pidfile {
                 if let Err(e) = p.rename(path) {
@@ -628,7 +671,10 @@ impl Arbiter {
                     info.abort = Abort::Sent;
                     sys::kill(pid, libc::SIGABRT);
                 }
-                Abort::Sent => sys::kill(pid, libc::SIGKILL),
+                Abort::Sent => {
+                    sys::kill(pid, libc::SIGKILL);
+                    self.tally.workers_killed += 1;
+                }
             }
         }
     }
@@ -721,6 +767,7 @@ impl Arbiter {
     fn retire(&mut self, victims: &[(u64, i32)]) {
         for &(_, pid) in victims {
             sys::kill(pid, libc::SIGTERM);
+            self.tally.workers_killed += 1;
             if let Some(w) = self.workers.get_mut(&pid) {
                 w.generation = RETIRING;
             }
@@ -756,6 +803,7 @@ impl Arbiter {
             0 => 0,
             n => n.saturating_add(self.jitter()),
         };
+        let limits = self.draw_limits();
         let hooks = self.hooks();
         let obj = match hooks.new_worker(py, age, self.pid) {
             Ok(o) => o,
@@ -778,7 +826,11 @@ impl Arbiter {
         };
         if pid != 0 {
             let _ = obj.bind(py).setattr("pid", pid);
-            self.workers.insert(pid, WorkerInfo { slot, age, abort: Abort::None, obj, generation: self.generation });
+            self.tally.workers_spawned += 1;
+            self.workers.insert(
+                pid,
+                WorkerInfo { slot, age, abort: Abort::None, obj, generation: self.generation, born: Instant::now(), limits },
+            );
             self.sync_worker_table(py);
             return None;
         }
@@ -788,6 +840,8 @@ impl Arbiter {
         log_info!("Booting worker with pid: {}", sys::getpid());
         // The metrics listener and its pending connections are the master's alone.
         self.metrics = None;
+        // Closed here, but the file is the master's: dropping does not unlink it.
+        self.control = None;
         let _ = sys::reset_signals(signals::HANDLED);
         if !sys::die_with_parent(libc::SIGTERM, self.pid) {
             return Some(0);
@@ -878,6 +932,7 @@ impl Arbiter {
     }
 
     fn cleanup(&mut self, py: Python<'_>) {
+        self.close_control();
         if let Some(p) = self.pidfile.take() {
             p.unlink();
         }

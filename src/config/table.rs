@@ -310,6 +310,27 @@ settings! {
         Store, K::Int, D::Int(0), true,
         "A random amount, up to this, added to `max_requests` per worker.",
         "Spreads worker restarts out so that they do not all happen at the same moment.";
+    MaxWorkerRss = "max_worker_rss", WorkerProcesses, ["--max-worker-rss"], m("MIB"), Store, K::Int,
+        D::Int(0), true,
+        "Replace a worker once its resident memory passes this many MiB.",
+        "The master checks every worker's RSS about once a second; a worker over its limit keeps \
+         serving while a replacement boots, and is then stopped gracefully, one worker at a time, so \
+         capacity never drops. `0` turns it off. Not a Gunicorn setting (Granian's `--workers-max-rss`, \
+         uWSGI's `reload-on-rss`).";
+    MaxWorkerRssJitter = "max_worker_rss_jitter", WorkerProcesses, ["--max-worker-rss-jitter"],
+        m("MIB"), Store, K::Int, D::Int(0), true,
+        "A random amount of MiB, up to this, added to `max_worker_rss` per worker.",
+        "So workers that leak at the same pace are not all replaced together.";
+    MaxWorkerLifetime = "max_worker_lifetime", WorkerProcesses, ["--max-worker-lifetime"], m("INT"),
+        Store, K::Seconds, D::Int(0), true,
+        "Replace a worker once it has run this many seconds.",
+        "Replaced like `max_worker_rss`: the replacement boots first, then the old worker stops \
+         gracefully. `0` turns it off. Not a Gunicorn setting (Granian's `--workers-lifetime`, uWSGI's \
+         `max-worker-lifetime`).";
+    MaxWorkerLifetimeJitter = "max_worker_lifetime_jitter", WorkerProcesses,
+        ["--max-worker-lifetime-jitter"], m("INT"), Store, K::Seconds, D::Int(0), true,
+        "A random number of seconds, up to this, added to `max_worker_lifetime` per worker.",
+        "Spreads the replacements out.";
     Timeout = "timeout", WorkerProcesses, ["-t", "--timeout"], m("INT"), Store, K::Seconds, D::Int(30),
         true,
         "Seconds a worker may stay silent before the master kills and replaces it.",
@@ -454,6 +475,17 @@ settings! {
         true,
         "How much the error log says.",
         "One of `debug`, `info`, `warning`, `error` or `critical`.";
+    LogFormat = "log_format", Logging, ["--log-format"], m("FORMAT"), Store,
+        K::Choice(&["text", "json"]), D::Str("text"), true,
+        "The line format of the error log and the access log: `text` or `json`.",
+        "`json` writes one JSON object per line, for log shippers. Error log: `time`, `pid`, `level`, \
+         `message` (a traceback stays inside its message); `wsgi.errors` writes become objects with \
+         `\"source\": \"wsgi.errors\"`. Access log: one key per atom of `access_log_format`, named as \
+         written (`h`, `r`, `s`, `{user-agent}i`, ...), every value a string. Values are escaped so a \
+         client cannot end a string or add a field; bytes that are not UTF-8 appear as the text `\\xHH`. \
+         Not a Gunicorn setting (`logconfig_json` is Gunicorn's, for a `dictConfig` file). Does not apply \
+         when a Python logging configuration or `logger_class` takes over the logs, nor to output \
+         captured by `capture_output`.";
     CaptureOutput = "capture_output", Logging, ["--capture-output"], NO_META, True, K::Bool,
         D::Bool(false), true,
         "Send the standard output and error of workers to the error log.",
@@ -775,15 +807,15 @@ settings! {
         "Receives the dirty arbiter and the worker.";
 
     ControlSocket = "control_socket", Control, ["--control-socket"], m("PATH"), Store, K::Str,
-        D::Computed("`$XDG_RUNTIME_DIR/gunicorn.ctl`, or `~/.gunicorn/gunicorn.ctl`"), false,
+        D::Computed("`$XDG_RUNTIME_DIR/gunicorn.ctl`, or `~/.gunicorn/gunicorn.ctl`"), true,
         "The path of the Unix socket for runtime control commands.",
-        "Used by Gunicorn's control client.";
+        "Used by Gunicorn's `gunicornc` and by `ferrocorn ctl` (see docs/operations.md). A relative path is taken from the working directory; a missing parent directory is created (mode 0700). A live socket of another server at the same path is left alone (this server then runs without one), and only the socket file this server made is removed at exit. Read at start; HUP does not move it.";
     ControlSocketMode = "control_socket_mode", Control, ["--control-socket-mode"], m("INT"), Store,
-        K::AutoInt, D::Int(0o600), false,
+        K::AutoInt, D::Int(0o600), true,
         "The permission bits of the control socket.",
-        "Octal with a leading `0`, as for `umask`.";
+        "Octal with a leading `0`, as for `umask`: `0600` lets only the server's user in, `0660` its group too. Connections are also checked against the mode with the peer's credentials (SO_PEERCRED), so loosening the file's permissions later lets no one else in.";
     ControlSocketDisable = "control_socket_disable", Control, ["--no-control-socket"], NO_META,
-        True, K::Bool, D::Bool(false), false,
+        True, K::Bool, D::Bool(false), true,
         "Do not open the control socket.",
         "Turns off runtime control commands.";
 }

@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use super::json::push_json_escaped;
 use super::time::{local_time, push_clf_time, unix_secs};
 use super::{LogError, open_append, replace_fd, with_line_buf, write_fd};
 
@@ -116,10 +117,13 @@ fn atom(name: &str) -> Piece {
     }
 }
 
+/// A piece of the format, with the atom's name as written (`None` for literal text).
+type Named = (Option<Box<str>>, Piece);
+
 /// Compiles Python `%`-with-mapping syntax: `%(name)s` (also `d`/`i`; width and flags are not
 /// supported) and `%%`. Anything else after `%` is refused here, where Python would fail on
-/// every request instead.
-fn compile(format: &str) -> Result<Vec<Piece>, LogError> {
+/// every request instead. Each atom keeps its name (the keys of a JSON line).
+fn compile_named(format: &str) -> Result<Vec<Named>, LogError> {
     let err = |at, why| LogError::Format { format: format.to_string(), at, why };
     let bytes = format.as_bytes();
     let mut pieces = Vec::new();
@@ -148,16 +152,16 @@ fn compile(format: &str) -> Result<Vec<Piece>, LogError> {
                     None => return Err(err(start + len + 1, "missing conversion after ')'")),
                 }
                 if !lit.is_empty() {
-                    pieces.push(Piece::Literal(std::mem::take(&mut lit).into()));
+                    pieces.push((None, Piece::Literal(std::mem::take(&mut lit).into())));
                 }
-                pieces.push(atom(name));
+                pieces.push((Some(name.into()), atom(name)));
                 i = start + len + 2;
             }
             _ => return Err(err(i, "'%' must start %(name)s or be doubled as %%")),
         }
     }
     if !lit.is_empty() {
-        pieces.push(Piece::Literal(lit.into()));
+        pieces.push((None, Piece::Literal(lit.into())));
     }
     Ok(pieces)
 }
@@ -184,13 +188,13 @@ fn header_last<'a>(headers: &[(&[u8], &'a [u8])], name: &[u8]) -> Option<&'a [u8
 
 /// Pushes the value of header `name`, repeated headers joined with `,` as in the WSGI environ
 /// (`HTTP_REFERER`, `HTTP_USER_AGENT`), or `-`.
-fn push_header_joined(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])], name: &[u8]) {
+fn push_header_joined(buf: &mut Vec<u8>, headers: &[(&[u8], &[u8])], name: &[u8], esc: Escape) {
     let mut first = true;
     for (_, v) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
         if !first {
             buf.push(b',');
         }
-        push_escaped(buf, v);
+        esc(buf, v);
         first = false;
     }
     if first {
@@ -350,6 +354,8 @@ fn environ_value(environ: &Bound<'_, PyDict>, lower: &str) -> Option<String> {
 #[derive(Debug)]
 pub struct AccessLog {
     pieces: Vec<Piece>,
+    /// One JSON object per line (`log_format = json`): the atom names, first occurrence only.
+    json: Option<Vec<(Box<str>, usize)>>,
     /// Stdout, or a file this struct owns; `reopen` replaces the file behind the same number.
     out: Output,
 }
@@ -369,7 +375,17 @@ impl AccessLog {
     /// `target` is `-` for stdout or a path (appended to, created if missing); `format` uses
     /// Gunicorn's `%(atom)s` syntax and is compiled once here.
     pub fn open(target: &str, format: &str) -> Result<AccessLog, LogError> {
-        let pieces = compile(format)?;
+        let named = compile_named(format)?;
+        let json = super::json::is_json().then(|| {
+            let mut keys: Vec<(Box<str>, usize)> = Vec::new();
+            for (i, (name, _)) in named.iter().enumerate() {
+                if let Some(n) = name.as_ref().filter(|n| !keys.iter().any(|(k, _)| k == *n)) {
+                    keys.push((n.clone(), i));
+                }
+            }
+            keys
+        });
+        let pieces: Vec<Piece> = named.into_iter().map(|(_, p)| p).collect();
         let out = if super::python::active() {
             Output::Python
         } else if target == "-" {
@@ -378,7 +394,7 @@ impl AccessLog {
             let path = PathBuf::from(target);
             Output::File { file: open_append(&path)?, path }
         };
-        Ok(AccessLog { pieces, out })
+        Ok(AccessLog { pieces, json, out })
     }
 
     /// What the worker must keep of each request's environ for this log.
@@ -415,74 +431,25 @@ impl AccessLog {
     }
 
     fn format_into(&self, buf: &mut Vec<u8>, rec: &AccessRecord<'_>, pid: u32) {
-        let t = rec.request_time;
-        for piece in &self.pieces {
-            match piece {
-                Piece::Literal(b) => buf.extend_from_slice(b),
-                Piece::RemoteAddr => push_escaped(buf, rec.remote_addr.as_bytes()),
-                Piece::Ident | Piece::Unknown => buf.push(b'-'),
-                Piece::User => match basic_auth_user(rec.request_headers) {
-                    Some(u) => push_escaped(buf, &u),
-                    None => buf.push(b'-'),
-                },
-                Piece::Time => {
-                    let end = rec.start.checked_add(t).unwrap_or(rec.start);
-                    push_cached_clf_time(buf, unix_secs(end));
+        if let Some(keys) = &self.json {
+            buf.push(b'{');
+            for (n, (key, index)) in keys.iter().enumerate() {
+                if n > 0 {
+                    buf.push(b',');
                 }
-                Piece::RequestLine => {
-                    push_escaped(buf, rec.method.as_bytes());
-                    buf.push(b' ');
-                    push_escaped(buf, rec.raw_uri);
-                    buf.push(b' ');
-                    push_escaped(buf, rec.protocol.as_bytes());
+                buf.push(b'"');
+                push_json_escaped(buf, key.as_bytes());
+                buf.extend_from_slice(b"\":\"");
+                if let Some(piece) = self.pieces.get(*index) {
+                    push_piece(buf, piece, rec, pid, push_json_escaped);
                 }
-                Piece::Method => push_escaped(buf, rec.method.as_bytes()),
-                Piece::Path => push_escaped(buf, rec.path),
-                Piece::Query => push_escaped(buf, rec.query),
-                Piece::Protocol => push_escaped(buf, rec.protocol.as_bytes()),
-                Piece::Status => {
-                    let code = rec.status.split(|b| b.is_ascii_whitespace()).find(|w| !w.is_empty());
-                    match code {
-                        Some(c) => push_escaped(buf, c),
-                        None => buf.push(b'-'),
-                    }
-                }
-                Piece::BytesOrDash | Piece::Bytes => match rec.response_length {
-                    Some(n) => {
-                        let _ = write!(buf, "{n}");
-                    }
-                    None => buf.push(b'-'),
-                },
-                Piece::Referer => push_header_joined(buf, rec.request_headers, b"referer"),
-                Piece::UserAgent => push_header_joined(buf, rec.request_headers, b"user-agent"),
-                Piece::Seconds => {
-                    let _ = write!(buf, "{}", t.as_secs());
-                }
-                Piece::Millis => {
-                    let _ = write!(buf, "{}", t.as_millis());
-                }
-                Piece::Micros => {
-                    let _ = write!(buf, "{}", t.as_micros());
-                }
-                Piece::SecondsDecimal => {
-                    let _ = write!(buf, "{}.{:06}", t.as_secs(), t.subsec_micros());
-                }
-                Piece::Pid => {
-                    let _ = write!(buf, "<{pid}>");
-                }
-                Piece::RequestHeader(name) => match header_last(rec.request_headers, name) {
-                    Some(v) => push_escaped(buf, v),
-                    None => buf.push(b'-'),
-                },
-                Piece::ResponseHeader(name) => match header_last(rec.response_headers, name) {
-                    Some(v) => push_escaped(buf, v),
-                    None => buf.push(b'-'),
-                },
-                Piece::Environ(key) => match rec.environ.get(key) {
-                    Some(v) => push_escaped(buf, v.as_bytes()),
-                    None => buf.push(b'-'),
-                },
+                buf.push(b'"');
             }
+            buf.extend_from_slice(b"}\n");
+            return;
+        }
+        for piece in &self.pieces {
+            push_piece(buf, piece, rec, pid, push_escaped);
         }
         buf.push(b'\n');
     }
@@ -495,6 +462,80 @@ impl AccessLog {
         };
         let new = open_append(path)?;
         replace_fd(new, file.as_raw_fd()).map_err(|source| LogError::Open { path: path.clone(), source })
+    }
+}
+
+/// Escapes a value as it is written: `push_escaped` for text lines, JSON's for JSON lines.
+type Escape = fn(&mut Vec<u8>, &[u8]);
+
+/// Appends the value of one piece of the format for `rec`.
+fn push_piece(buf: &mut Vec<u8>, piece: &Piece, rec: &AccessRecord<'_>, pid: u32, esc: Escape) {
+    let t = rec.request_time;
+    match piece {
+        Piece::Literal(b) => buf.extend_from_slice(b),
+        Piece::RemoteAddr => esc(buf, rec.remote_addr.as_bytes()),
+        Piece::Ident | Piece::Unknown => buf.push(b'-'),
+        Piece::User => match basic_auth_user(rec.request_headers) {
+            Some(u) => esc(buf, &u),
+            None => buf.push(b'-'),
+        },
+        Piece::Time => {
+            let end = rec.start.checked_add(t).unwrap_or(rec.start);
+            push_cached_clf_time(buf, unix_secs(end));
+        }
+        Piece::RequestLine => {
+            esc(buf, rec.method.as_bytes());
+            buf.push(b' ');
+            esc(buf, rec.raw_uri);
+            buf.push(b' ');
+            esc(buf, rec.protocol.as_bytes());
+        }
+        Piece::Method => esc(buf, rec.method.as_bytes()),
+        Piece::Path => esc(buf, rec.path),
+        Piece::Query => esc(buf, rec.query),
+        Piece::Protocol => esc(buf, rec.protocol.as_bytes()),
+        Piece::Status => {
+            let code = rec.status.split(|b| b.is_ascii_whitespace()).find(|w| !w.is_empty());
+            match code {
+                Some(c) => esc(buf, c),
+                None => buf.push(b'-'),
+            }
+        }
+        Piece::BytesOrDash | Piece::Bytes => match rec.response_length {
+            Some(n) => {
+                let _ = write!(buf, "{n}");
+            }
+            None => buf.push(b'-'),
+        },
+        Piece::Referer => push_header_joined(buf, rec.request_headers, b"referer", esc),
+        Piece::UserAgent => push_header_joined(buf, rec.request_headers, b"user-agent", esc),
+        Piece::Seconds => {
+            let _ = write!(buf, "{}", t.as_secs());
+        }
+        Piece::Millis => {
+            let _ = write!(buf, "{}", t.as_millis());
+        }
+        Piece::Micros => {
+            let _ = write!(buf, "{}", t.as_micros());
+        }
+        Piece::SecondsDecimal => {
+            let _ = write!(buf, "{}.{:06}", t.as_secs(), t.subsec_micros());
+        }
+        Piece::Pid => {
+            let _ = write!(buf, "<{pid}>");
+        }
+        Piece::RequestHeader(name) => match header_last(rec.request_headers, name) {
+            Some(v) => esc(buf, v),
+            None => buf.push(b'-'),
+        },
+        Piece::ResponseHeader(name) => match header_last(rec.response_headers, name) {
+            Some(v) => esc(buf, v),
+            None => buf.push(b'-'),
+        },
+        Piece::Environ(key) => match rec.environ.get(key) {
+            Some(v) => esc(buf, v.as_bytes()),
+            None => buf.push(b'-'),
+        },
     }
 }
 

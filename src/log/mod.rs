@@ -18,12 +18,14 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::time::SystemTime;
 
 mod access;
+mod json;
 pub mod python;
 mod setup;
 mod time;
 
 use crate::metrics::{self, LogCounter};
 pub use access::{AccessLog, AccessRecord, Captured, DEFAULT_ACCESS_LOG_FORMAT, EnvironCapture};
+pub use json::{is_json, set_json};
 pub use setup::configure;
 use time::{LocalTime, local_time, push_error_time, unix_secs};
 
@@ -251,7 +253,11 @@ fn write_line(level: Level, args: fmt::Arguments<'_>) {
     // Read per line: it changes after fork, and getpid is far cheaper than the write itself.
     let pid = std::process::id();
     with_line_buf(|buf| {
-        format_error_line(buf, level, args, &local_time(now), pid);
+        if json::is_json() {
+            format_error_json(buf, level, args, &local_time(now), pid);
+        } else {
+            format_error_line(buf, level, args, &local_time(now), pid);
+        }
         write_fd(ERR_FD.load(Ordering::Acquire), buf);
     });
 }
@@ -264,8 +270,46 @@ fn format_error_line(buf: &mut Vec<u8>, level: Level, args: fmt::Arguments<'_>, 
     buf.push(b'\n');
 }
 
+/// `{"time": ..., "pid": ..., "level": ..., "message": ...}`: a traceback stays on one line.
+fn format_error_json(buf: &mut Vec<u8>, level: Level, args: fmt::Arguments<'_>, lt: &LocalTime, pid: u32) {
+    let mut time = Vec::with_capacity(32);
+    push_error_time(&mut time, lt);
+    let time = time.strip_prefix(b"[").and_then(|t| t.strip_suffix(b"]")).unwrap_or(&time);
+    buf.push(b'{');
+    json::push_field(buf, true, b"time", time);
+    let _ = write!(buf, ",\"pid\":{pid}");
+    json::push_field(buf, false, b"level", level.name().as_bytes());
+    let message = args.to_string();
+    json::push_field(buf, false, b"message", message.as_bytes());
+    buf.extend_from_slice(b"}\n");
+}
+
 /// Writes text exactly as given to the error log (for `wsgi.errors`): no prefix, no newline.
+/// In JSON mode each write becomes one object (`"source": "wsgi.errors"`), so the app's text
+/// cannot break the line format.
 pub fn write_raw(bytes: &[u8]) {
+    if json::is_json() {
+        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        if text.is_empty() {
+            return;
+        }
+        let now = unix_secs(SystemTime::now());
+        let pid = std::process::id();
+        with_line_buf(|buf| {
+            let mut time = Vec::with_capacity(32);
+            push_error_time(&mut time, &local_time(now));
+            let time = time.strip_prefix(b"[").and_then(|t| t.strip_suffix(b"]")).unwrap_or(&time);
+            buf.push(b'{');
+            json::push_field(buf, true, b"time", time);
+            let _ = write!(buf, ",\"pid\":{pid}");
+            json::push_field(buf, false, b"level", b"ERROR");
+            json::push_field(buf, false, b"source", b"wsgi.errors");
+            json::push_field(buf, false, b"message", text);
+            buf.extend_from_slice(b"}\n");
+            write_fd(ERR_FD.load(Ordering::Acquire), buf);
+        });
+        return;
+    }
     write_fd(ERR_FD.load(Ordering::Acquire), bytes);
 }
 
@@ -353,6 +397,19 @@ mod tests {
         let mut buf = Vec::new();
         push_clf_time(&mut buf, &LocalTime { offset_secs: 3600, ..fixed });
         assert_eq!(buf, b"[27/Nov/2026:06:28:30 +0100]");
+    }
+
+    #[test]
+    fn error_line_json() {
+        let fixed = LocalTime { year: 2026, month: 11, day: 27, hour: 6, min: 28, sec: 30, offset_secs: 0 };
+        let mut buf = Vec::new();
+        format_error_json(&mut buf, Level::Error, format_args!("Traceback:\n  \"x\"\\ {}", "y"), &fixed, 7);
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+        let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
+        assert_eq!(v["time"], "2026-11-27 06:28:30 +0000");
+        assert_eq!(v["pid"], 7);
+        assert_eq!(v["level"], "ERROR");
+        assert_eq!(v["message"], "Traceback:\n  \"x\"\\ y");
     }
 
     #[test]

@@ -133,5 +133,6 @@ fn _write_error_log(text: &str) {
 
 /// Adds this module's functions to `ferrocorn._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(super::json::_log_is_json, m)?)?;
     m.add_function(wrap_pyfunction!(_write_error_log, m)?)
 }

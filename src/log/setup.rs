@@ -21,6 +21,7 @@ pub type AccessPlan = Option<(String, String)>;
 pub fn configure(py: Python<'_>, cfg: &Config) -> Result<AccessPlan, String> {
     let level = Level::parse(cfg.str(Key::Loglevel).unwrap_or("info")).unwrap_or(Level::Info);
     let errorlog = cfg.str(Key::Errorlog).unwrap_or("-");
+    super::set_json(cfg.str(Key::LogFormat) == Some("json"));
     init_error_log(level, errorlog).map_err(|e| format!("cannot open the error log {errorlog:?} (--error-logfile): {e}"))?;
 
     if cfg.bool(Key::CaptureOutput) {

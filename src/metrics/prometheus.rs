@@ -62,7 +62,7 @@ impl Endpoint {
 
     /// Accepts what is waiting, answers connections whose request has arrived, and drops
     /// expired ones. `render` builds the metrics text, at most once per call.
-    pub fn serve(&mut self, now_ms: u64, render: impl FnOnce() -> String) {
+    pub fn serve(&mut self, now_ms: u64, ready: Readiness, render: impl FnOnce() -> String) {
         self.accept_all(now_ms);
         let mut render = Some(render);
         let mut body: Option<String> = None;
@@ -76,11 +76,19 @@ impl Endpoint {
                 }
                 Step::Drop => {}
                 Step::Answer => {
-                    let answer = if is_metrics_request(&p.head) {
-                        let text = body.get_or_insert_with(|| render.take().map(|f| f()).unwrap_or_default());
-                        response("200 OK", text)
-                    } else {
-                        response("404 Not Found", "Not Found: the metrics are at /metrics\n")
+                    let answer = match route(&p.head) {
+                        Route::Metrics => {
+                            let text = body.get_or_insert_with(|| render.take().map(|f| f()).unwrap_or_default());
+                            response("200 OK", text)
+                        }
+                        Route::Healthz => response("200 OK", "ok\n"),
+                        Route::Readyz => match ready {
+                            Readiness::Ready => response("200 OK", "ready\n"),
+                            Readiness::NotReady(why) => response("503 Service Unavailable", &format!("not ready: {why}\n")),
+                        },
+                        Route::NotFound => {
+                            response("404 Not Found", "Not Found: the metrics are at /metrics, probes at /healthz and /readyz\n")
+                        }
                     };
                     // One attempt: a client too slow to take a few KiB is not waited for.
                     if let Ok(n) = p.stream.write(answer.as_bytes()) {
@@ -154,13 +162,42 @@ fn head_complete(head: &[u8]) -> bool {
     head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
 }
 
-/// `GET /metrics` (or `/metrics?...`, or `/`): anything else is a 404, so a typo is noticed.
-fn is_metrics_request(head: &[u8]) -> bool {
+/// Whether the server should get traffic, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Why not, as the probe's body says it.
+    NotReady(&'static str),
+}
+
+/// What a request asks for. Anything unknown is a 404, so a typo is noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `GET /metrics` (or `/metrics?...`, or `/`).
+    Metrics,
+    /// `GET /healthz`: the master is alive and its loop turns.
+    Healthz,
+    /// `GET /readyz`: workers have booted and the server is not draining.
+    Readyz,
+    NotFound,
+}
+
+fn route(head: &[u8]) -> Route {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    method == b"GET" && matches!(path, b"/metrics" | b"/")
+    match (method, path) {
+        (b"GET", b"/metrics" | b"/") => Route::Metrics,
+        (b"GET", b"/healthz") => Route::Healthz,
+        (b"GET", b"/readyz") => Route::Readyz,
+        _ => Route::NotFound,
+    }
+}
+
+#[cfg(test)]
+fn is_metrics_request(head: &[u8]) -> bool {
+    route(head) == Route::Metrics
 }
 
 fn response(status: &str, body: &str) -> String {
@@ -250,6 +287,9 @@ mod tests {
         assert!(!is_metrics_request(b"GET /other HTTP/1.1\r\n\r\n"));
         assert!(!is_metrics_request(b"POST /metrics HTTP/1.1\r\n\r\n"));
         assert!(!is_metrics_request(b""));
+        assert_eq!(route(b"GET /healthz HTTP/1.1\r\n\r\n"), Route::Healthz);
+        assert_eq!(route(b"GET /readyz?verbose HTTP/1.1\r\n\r\n"), Route::Readyz);
+        assert_eq!(route(b"POST /readyz HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert!(head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n"));
     }

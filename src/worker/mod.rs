@@ -6,11 +6,13 @@
 pub mod body;
 pub mod class;
 pub mod conn;
+mod drain;
 pub mod executor;
 pub mod heartbeat;
 pub mod hub;
 mod reload;
 pub mod stats;
+mod stuck;
 pub mod tornado;
 
 use crate::hooks::{Hook, Hooks};
@@ -503,7 +505,13 @@ fn install_sync_handlers(py: Python<'_>, spec: &WorkerSpec) -> Result<SignalWake
         .and_then(|m| {
             m.call_method1(
                 "install_sync_handlers",
-                (spec.worker.bind(py), hook("worker_int"), hook("worker_abort"), write.as_raw_fd()),
+                (
+                    spec.worker.bind(py),
+                    hook("worker_int"),
+                    hook("worker_abort"),
+                    write.as_raw_fd(),
+                    stuck::running_for(py, spec.heartbeat.clone())?,
+                ),
             )
         })
         .map_err(|e| crate::wsgi::format_exception(py, &e))?;
@@ -632,7 +640,10 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
         }
         Err(e) => log_warning!("cannot watch signal {kind:?}: {e}"),
     };
-    watch(SignalKind::terminate(), |sh| sh.start_draining());
+    watch(SignalKind::terminate(), |sh| {
+        drain::server_stopping();
+        sh.start_draining();
+    });
     if inline {
         // INT, QUIT and ABRT have Python-level handlers in the sync worker (see
         // install_sync_handlers).
@@ -658,6 +669,7 @@ fn spawn_signal_watchers(sh: &Rc<Shared>, inline: bool) {
                 let w = sh.app.worker.bind(py);
                 let _ = w.setattr("alive", false);
                 let _ = w.setattr("aborted", true);
+                stuck::report_threads(py);
                 hooks.call(py, Hook::WorkerAbort, (sh.app.worker.clone_ref(py),));
             });
             sh.exit_immediately(1);
@@ -769,11 +781,11 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(Strin
     let mut errors = AcceptErrors::default();
     loop {
         if !wait_for_capacity(&sh).await {
-            return;
+            break;
         }
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = sh.drain.notified() => return,
+            _ = sh.drain.notified() => break,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -784,17 +796,18 @@ async fn accept_tcp(listener: tokio::net::TcpListener, server: Option<Arc<(Strin
             Err(e) => accept_error(e, &mut errors).await,
         }
     }
+    drain::tcp_backlog(listener, server, &sh).await;
 }
 
 async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
     let mut errors = AcceptErrors::default();
     loop {
         if !wait_for_capacity(&sh).await {
-            return;
+            break;
         }
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = sh.drain.notified() => return,
+            _ = sh.drain.notified() => break,
         };
         match accepted {
             Ok((stream, _)) => {
@@ -804,6 +817,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
             Err(e) => accept_error(e, &mut errors).await,
         }
     }
+    drain::unix_backlog(listener, &sh).await;
 }
 
 /// Hands an accepted connection to its own task. The sync and gthread classes then yield, so
