@@ -22,3 +22,7 @@ def reopen_logs() -> None:
 
 def _write_error_log(text: str) -> None:
     """Writes ``text`` as is to the error log (the Python logging fast path)."""
+
+def _log_is_json() -> bool:
+    """Whether the error log writes JSON lines (``log_format = "json"``), so Python-side handlers
+    hand records over whole instead of formatting them."""
