@@ -290,6 +290,7 @@ fn build_spec(
         tls,
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
+        sendfile: cfg.bool(Key::Sendfile),
         server_header: format!("ferrocorn/{}", env!("CARGO_PKG_VERSION")).into_bytes(),
         graceful_timeout: Duration::from_secs(secs(cfg.int(Key::GracefulTimeout))),
         master_pid: 0,
