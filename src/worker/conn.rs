@@ -722,10 +722,8 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
             if finished {
                 w.finish(&mut wire);
             }
-            if !wire.is_empty() && !outlet.progress.failed {
-                if write_all(outlet.stream, &wire, sh).await.is_err() {
-                    outlet.progress.failed = true;
-                }
+            if !wire.is_empty() && !outlet.progress.failed && write_all(outlet.stream, &wire, sh).await.is_err() {
+                outlet.progress.failed = true;
             }
             sh.heartbeat.beat();
             match back {
