@@ -73,6 +73,9 @@ where
         }
     }
 
+    // `gunicorn.socket`, made on the connection's first request that reaches the app and
+    // shared by the rest: a dup and a socket object per request would cost the hello path.
+    let client_socket: ClientSocket = Arc::default();
     let mut first = true;
     loop {
         let head = match wait_for_head(&mut stream, &mut buf, &sh, parse, first).await {
@@ -118,7 +121,7 @@ where
         };
 
         let keep = match sh.app.kind {
-            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
+            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh, &client_socket).await,
             AppKind::Tornado => super::tornado::handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
         };
         sh.heartbeat.beat();
@@ -353,9 +356,13 @@ struct StepArgs {
     sink: Arc<dyn ResponseSink>,
     /// A file response may skip the app's iterator: sendfile is on and the stream is plain.
     sendfile: bool,
-    /// The client socket's fd for `gunicorn.socket` (plain streams only).
-    socket_fd: Option<RawFd>,
+    /// The client socket's fd for `gunicorn.socket` (plain streams only), and the connection's
+    /// socket object once made.
+    socket: Option<(RawFd, ClientSocket)>,
 }
+
+/// The connection's `gunicorn.socket` object, made once.
+type ClientSocket = Arc<std::sync::OnceLock<Py<PyAny>>>;
 
 /// The Python half of starting a request: environ, pre_request, app call, first body bytes into
 /// `out`. When the body is already complete, post_request runs here too.
@@ -377,7 +384,7 @@ fn start_app(
             return (Started::Error(e.status()), None);
         }
     };
-    let sr = match add_response_keys(py, &environ, args.sink, args.socket_fd) {
+    let sr = match add_response_keys(py, &environ, args.sink, args.socket) {
         Ok(sr) => sr,
         Err(e) => {
             log_error!("Error handling request {}\n{}", String::from_utf8_lossy(&head.target), format_exception(py, &e));
@@ -404,12 +411,21 @@ fn add_response_keys(
     py: Python<'_>,
     environ: &Bound<'_, pyo3::types::PyDict>,
     sink: Arc<dyn ResponseSink>,
-    socket_fd: Option<RawFd>,
+    socket: Option<(RawFd, ClientSocket)>,
 ) -> PyResult<Py<StartResponse>> {
     let sr = Py::new(py, StartResponse::with_sink(Some(sink)))?;
     environ.set_item(pyo3::intern!(py, "wsgi.early_hints"), EarlyHints::new(sr.clone_ref(py)))?;
-    if let Some(fd) = socket_fd {
-        environ.set_item(pyo3::intern!(py, "gunicorn.socket"), client_socket(py, fd)?)?;
+    if let Some((fd, cell)) = socket {
+        let sock = match cell.get() {
+            Some(s) => s.clone_ref(py),
+            None => {
+                let s = client_socket(py, fd)?.unbind();
+                // Only this request's lane can be filling it: the connection runs one at a time.
+                let _ = cell.set(s.clone_ref(py));
+                s
+            }
+        };
+        environ.set_item(pyo3::intern!(py, "gunicorn.socket"), sock)?;
     }
     Ok(sr)
 }
@@ -527,6 +543,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     body: Body,
     conn: &ConnInfo,
     sh: &Rc<Shared>,
+    client_socket: &ClientSocket,
 ) -> bool {
     // The wall-clock start is only for the access log's %(t)s; the duration uses t0.
     let started_at = if sh.access_log.is_some() { SystemTime::now() } else { SystemTime::UNIX_EPOCH };
@@ -542,7 +559,12 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     }
     let plain = stream.plain().map(|p| p.raw_fd());
     let (mut outlet, sink) = Outlet::new(stream, sh, &head);
-    let args = StepArgs { nr: sh.requests_served(), sink, sendfile: sh.settings.sendfile && plain.is_some(), socket_fd: plain };
+    let args = StepArgs {
+        nr: sh.requests_served(),
+        sink,
+        sendfile: sh.settings.sendfile && plain.is_some(),
+        socket: plain.map(|fd| (fd, client_socket.clone())),
+    };
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
     let (started, mut out, hook_state, captured) = outlet
         .run(sh, &lane, &head, move |py| {
