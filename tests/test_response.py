@@ -133,6 +133,17 @@ def test_head_on_a_file_response_reads_nothing(serve, data_file, tmp_path, cls):
     assert read_lines(reads) == []
 
 
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c[0])
+def test_a_file_response_is_sent_without_reading_it_in_python(serve, data_file, tmp_path, cls):
+    path, data = data_file
+    reads = str(tmp_path / "reads.log")
+    srv = serve("respond:app", *class_args(cls), extra_env={"RESPOND_FILE": path, "RESPOND_READS": reads})
+    r = request(srv.addr, b"GET /file?offset=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert r.body == data[3:]
+    # sendfile(2) from the fd: the file object's read() is never called
+    assert read_lines(reads) == []
+
+
 # --- 8. one access line (and one post_request) per request, however it ends ---------------
 
 
