@@ -110,7 +110,7 @@ def app(environ, start_response):
     if path == "/bad-hint":
         try:
             environ["wsgi.early_hints"]([("Link", "a\r\nX-Injected: 1")])
-        except ValueError:
+        except Exception:  # ValueError here, InvalidResponseHeader in Gunicorn
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"refused"]
         start_response("200 OK", [("Content-Type", "text/plain")])
