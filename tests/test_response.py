@@ -302,3 +302,47 @@ def test_a_non_latin1_header_value_is_not_logged(serve):
     assert r.status == 500
     wait_for(lambda: "X-Token" in srv.logs(), 5, what="the error naming the header")
     assert "SECRETZ" not in srv.logs()
+
+
+# --- the same over TLS: write() through the session, files read (no sendfile) -------------
+
+
+@pytest.mark.parametrize("cls", CLASSES[:2], ids=lambda c: c[0])
+def test_write_and_files_over_tls(serve, data_file, tmp_path, cls):
+    import ssl
+
+    certs = pytest.importorskip("certs", reason="the TLS tests need the cryptography package")
+    pki = certs.make_pki(str(tmp_path / "pki"))
+    path, data = data_file
+    srv = serve("respond:app", *class_args(cls), "--certfile", pki["server_cert"],
+                "--keyfile", pki["server_key"], ready=False, extra_env={"RESPOND_FILE": path})
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+
+    def fetch(target, on_first=None):
+        with socket.create_connection(srv.addr, timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                t0 = time.monotonic()
+                s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % target.encode())
+                got, first_at = b"", None
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+                    if first_at is None and on_first and on_first in got:
+                        first_at = time.monotonic() - t0
+        return got.partition(b"\r\n\r\n")[2], first_at
+
+    def ready():
+        try:
+            return fetch("/")[0] == b"ok"
+        except (OSError, ssl.SSLError):
+            return False
+    wait_for(ready, 60, what="HTTPS readiness")
+    body, first_at = fetch("/write-sleep?s=1.5", on_first=b"first\n")
+    assert body == b"first\nsecond\n"
+    assert first_at < 1.0, "the first write() was held for %.2fs" % first_at
+    body, _ = fetch("/write-many?n=64&size=65536&cl=1")
+    assert body == b"x" * (64 * 65536)
+    body, _ = fetch("/file?offset=5")
+    assert body == data[5:]
