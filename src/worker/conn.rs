@@ -574,8 +574,13 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
             (started, out, hook_state, captured)
         })
         .await;
-    let log = |sh: &Shared, status: &[u8], sent: u64, headers: &[(&[u8], &[u8])]| {
-        log_access(sh, &head, conn, status, sent, headers, &captured, started_at, t0)
+    // The headers as sent are only collected when an access log will read them.
+    let log = |sh: &Shared, status: &[u8], sent: u64, w: Option<&ResponseWriter>| {
+        let headers = match (w, &sh.access_log) {
+            (Some(w), Some(_)) => w.header_refs(),
+            _ => Vec::new(),
+        };
+        log_access(sh, &head, conn, status, sent, &headers, &captured, started_at, t0)
     };
 
     let (start, mut call, body_kind) = match started {
@@ -594,7 +599,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
                 let reason = response::reason_phrase(code);
                 let resp = response::error_response(code, reason, &format!("{reason}\n"));
                 let _ = write_all(outlet.stream, &resp, sh).await;
-                log(sh, format!("{code} {reason}").as_bytes(), 0, &[]);
+                log(sh, format!("{code} {reason}").as_bytes(), 0, None);
             } else {
                 finish_failed(&mut outlet, sh, &log).await;
             }
@@ -756,7 +761,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     }
     drop(lane);
     let Some(w) = outlet.progress.writer.take() else { return false };
-    log(sh, &w.status, w.sent, &w.header_refs());
+    log(sh, &w.status, w.sent, Some(&w));
     !outlet.progress.failed && w.keep_alive()
 }
 
@@ -765,15 +770,15 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
 async fn finish_failed<S: AsyncWrite + DirectIo + Unpin>(
     outlet: &mut Outlet<'_, S>,
     sh: &Shared,
-    log: &impl Fn(&Shared, &[u8], u64, &[(&[u8], &[u8])]),
+    log: &impl Fn(&Shared, &[u8], u64, Option<&ResponseWriter>),
 ) {
     match outlet.progress.writer.take() {
-        Some(w) => log(sh, &w.status, w.sent, &w.header_refs()),
-        None if outlet.progress.failed => log(sh, b"500 Internal Server Error", 0, &[]),
+        Some(w) => log(sh, &w.status, w.sent, Some(&w)),
+        None if outlet.progress.failed => log(sh, b"500 Internal Server Error", 0, None),
         None => {
             let resp = response::error_response(500, "Internal Server Error", "Internal Server Error\n");
             let _ = write_all(outlet.stream, &resp, sh).await;
-            log(sh, b"500 Internal Server Error", 0, &[]);
+            log(sh, b"500 Internal Server Error", 0, None);
         }
     }
 }

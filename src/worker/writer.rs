@@ -28,8 +28,10 @@ pub struct ResponseWriter {
     /// Body bytes put on the wire (after framing limits), for the access log and post_request.
     pub sent: u64,
     pub status: Vec<u8>,
-    /// As sent, including a Content-Length we added.
+    /// The app's headers (what post_request sees).
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The Content-Length value we added, if any (sent after the app's headers).
+    added_length: Option<String>,
     pub content_length: Option<u64>,
 }
 
@@ -38,24 +40,33 @@ impl ResponseWriter {
     /// length when it is already known: a body without a Content-Length then gets one, which is
     /// cheaper than chunking and lets HTTP/1.0 clients keep the connection.
     pub fn begin(cx: &WriteContext<'_>, start: ResponseStart, known_len: Option<u64>, wire: &mut Vec<u8>) -> ResponseWriter {
-        let ResponseStart { status, code, mut headers, content_length, wants_close } = start;
-        if let (None, Some(len)) = (content_length, known_len) {
-            if !(100..200).contains(&code) && code != 204 && code != 304 {
-                headers.push((b"Content-Length".to_vec(), len.to_string().into_bytes()));
-            }
-        }
-        let refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+        let ResponseStart { status, code, headers, content_length, wants_close } = start;
+        let added_length = match (content_length, known_len) {
+            (None, Some(len)) if !(100..200).contains(&code) && code != 204 && code != 304 => Some(len.to_string()),
+            _ => None,
+        };
+        let refs = refs(&headers, added_length.as_deref());
         let plan = response::plan(cx.head, code, &refs, cx.keep_allowed && !wants_close);
         response::write_head(wire, cx.head.version, &status, &refs, &plan, &cx.date, cx.server_header);
         let remaining = match plan.framing {
             BodyFraming::Length(n) => Some(n),
             _ => None,
         };
-        ResponseWriter { plan, is_head: &*cx.head.method == "HEAD", remaining, sent: 0, status, headers, content_length }
+        ResponseWriter {
+            plan,
+            is_head: &*cx.head.method == "HEAD",
+            remaining,
+            sent: 0,
+            status,
+            headers,
+            added_length,
+            content_length,
+        }
     }
 
+    /// The headers as sent (the access log's `{header}o`).
     pub fn header_refs(&self) -> Vec<(&[u8], &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect()
+        refs(&self.headers, self.added_length.as_deref())
     }
 
     /// Whether body bytes go on the wire at all (not for HEAD, 1xx, 204, 304).
@@ -125,6 +136,15 @@ impl ResponseWriter {
         let short = matches!(self.remaining, Some(left) if left > 0) && self.has_body();
         self.plan.keep_alive && !short
     }
+}
+
+fn refs<'a>(headers: &'a [(Vec<u8>, Vec<u8>)], added_length: Option<&'a str>) -> Vec<(&'a [u8], &'a [u8])> {
+    let mut refs: Vec<(&[u8], &[u8])> = Vec::with_capacity(headers.len() + 1);
+    refs.extend(headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
+    if let Some(len) = added_length {
+        refs.push((b"Content-Length", len.as_bytes()));
+    }
+    refs
 }
 
 fn timed_out() -> io::Error {
