@@ -19,7 +19,6 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::AsyncWrite;
-use tokio::sync::mpsc;
 
 /// What has gone to the client of the current response; written by the sink while the app
 /// runs and by the engine afterwards.
@@ -166,16 +165,38 @@ enum OpKind {
     Body(Option<ResponseStart>, Vec<u8>),
 }
 
-/// The sink for apps on other threads or greenlets (gthread, gevent, eventlet, tornado).
+/// The sink for apps on other threads or greenlets (gthread, gevent, eventlet, tornado): a
+/// queue the request's engine task drains while the app step runs. Lighter than a channel
+/// (one allocation per request, none until write() is called), which the hello path feels.
 pub struct ChannelSink {
-    tx: mpsc::UnboundedSender<WriteOp>,
+    queue: Mutex<ChannelQueue>,
+    wake: tokio::sync::Notify,
     http11: bool,
 }
 
+#[derive(Default)]
+struct ChannelQueue {
+    ops: std::collections::VecDeque<WriteOp>,
+    /// The request is over: writes fail from now on.
+    closed: bool,
+}
+
 impl ChannelSink {
+    fn lock(&self) -> MutexGuard<'_, ChannelQueue> {
+        // Poisoned only by a panic while pushing or popping; the queue is still consistent.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn call(&self, py: Python<'_>, kind: OpKind) -> io::Result<()> {
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.tx.send(WriteOp { kind, reply }).map_err(|_| gone())?;
+        {
+            let mut q = self.lock();
+            if q.closed {
+                return Err(gone());
+            }
+            q.ops.push_back(WriteOp { kind, reply });
+        }
+        self.wake.notify_one();
         // The engine task writes while this thread waits without the GIL. (A greenlet class
         // blocks its hub meanwhile, bounded by the io timeout.)
         py.detach(move || answer.recv()).unwrap_or_else(|_| Err(gone()))
@@ -200,7 +221,19 @@ impl ResponseSink for ChannelSink {
 pub struct Outlet<'s, S> {
     pub stream: &'s mut S,
     pub progress: Progress,
-    ops: Option<mpsc::UnboundedReceiver<WriteOp>>,
+    /// The queue of writes from the app's thread (not for inline apps).
+    ops: Option<Arc<ChannelSink>>,
+}
+
+impl<S> Drop for Outlet<'_, S> {
+    fn drop(&mut self) {
+        // A write() from a thread the app left behind fails instead of waiting forever.
+        if let Some(sink) = &self.ops {
+            let mut q = sink.lock();
+            q.closed = true;
+            q.ops.clear();
+        }
+    }
 }
 
 impl<'s, S: AsyncWrite + DirectIo + Unpin> Outlet<'s, S> {
@@ -211,9 +244,12 @@ impl<'s, S: AsyncWrite + DirectIo + Unpin> Outlet<'s, S> {
                 (Outlet { stream, progress: Progress::default(), ops: None }, InlineSink::current() as Arc<dyn ResponseSink>)
             }
             _ => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let sink = Arc::new(ChannelSink { tx, http11: head.version != Version::Http10 });
-                (Outlet { stream, progress: Progress::default(), ops: Some(rx) }, sink as Arc<dyn ResponseSink>)
+                let sink = Arc::new(ChannelSink {
+                    queue: Mutex::new(ChannelQueue::default()),
+                    wake: tokio::sync::Notify::new(),
+                    http11: head.version != Version::Http10,
+                });
+                (Outlet { stream, progress: Progress::default(), ops: Some(sink.clone()) }, sink as Arc<dyn ResponseSink>)
             }
         }
     }
@@ -226,7 +262,7 @@ impl<'s, S: AsyncWrite + DirectIo + Unpin> Outlet<'s, S> {
     {
         let cx = context(sh, head);
         let timeout = sh.settings.read_timeout();
-        let Some(ops) = self.ops.as_mut() else {
+        let Some(ops) = self.ops.clone() else {
             // Inline: the executor runs `f` right here, before this await can suspend.
             let mut target = InlineTarget { stream: &mut *self.stream, progress: &mut self.progress, cx, timeout };
             let _armed = InlineSink::current().arm(&mut target);
@@ -236,7 +272,12 @@ impl<'s, S: AsyncWrite + DirectIo + Unpin> Outlet<'s, S> {
         loop {
             tokio::select! {
                 r = &mut step => return r,
-                Some(op) = ops.recv() => {
+                _ = ops.wake.notified() => {
+                    let Some(op) = ops.lock().ops.pop_front() else { continue };
+                    // More may be queued (several app threads writing): look again next turn.
+                    if !ops.lock().ops.is_empty() {
+                        ops.wake.notify_one();
+                    }
                     let stream = &mut *self.stream;
                     let result = match op.kind {
                         OpKind::Interim(block) => send_async(&mut self.progress, &cx, stream, Op::Interim(&block), timeout).await,
