@@ -289,6 +289,8 @@ def test_a_request_killed_by_the_timeout_gets_500(serve, tmp_path):
     assert time.monotonic() - t0 < 15
     wait_for(lambda: any(line.endswith(" 500") for line in read_lines(log)), 5, what="the access line")
     wait_for(lambda: "WORKER TIMEOUT" in srv.logs(), 5, what="the timeout in the error log")
+    wait_for(lambda: "Error handling request" in srv.logs() and "/hang" in srv.logs(), 5,
+             what="the aborted request in the error log")
     srv.wait_ready(timeout=20)  # a new worker serves
     assert request(srv.addr, b"GET / HTTP/1.0\r\n\r\n").body == b"ok"
 

@@ -346,7 +346,11 @@ fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
         AppFailure::NoStartResponse => {
             log_error!("Error handling request {uri}: the application returned without calling start_response()")
         }
-        AppFailure::Exit(code) => log_debug!("SystemExit({code}) during {uri}: the worker exits"),
+        // The sync worker's timeout abort arrives here too: the request is answered 500 if
+        // nothing was sent, and the error log says which request it was (as Gunicorn's does).
+        AppFailure::Exit(code) => {
+            log_error!("Error handling request {} {uri}: SystemExit({code}); the worker exits", head.method)
+        }
     }
 }
 
