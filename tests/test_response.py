@@ -348,3 +348,16 @@ def test_write_and_files_over_tls(serve, data_file, tmp_path, cls):
     assert body == b"x" * (64 * 65536)
     body, _ = fetch("/file?offset=5")
     assert body == data[5:]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c[0])
+def test_gunicorn_socket_does_not_keep_a_closed_connection_open(serve, cls):
+    # The socket object holds a duplicate fd: when the server drops an idle keep-alive
+    # connection, the client must still see it closed.
+    if not keeps_alive(cls):
+        pytest.skip("Gunicorn's sync worker closes after every response")
+    srv = serve("respond:app", *class_args(cls), "--keep-alive", "1")
+    with connect(srv.addr) as c:
+        c.sendall(b"GET /socket HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_response().status == 200
+        assert c.closed_by_peer(timeout=6), "the idle connection was never closed"

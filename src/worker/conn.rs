@@ -75,7 +75,7 @@ where
 
     // `gunicorn.socket`, made on the connection's first request that reaches the app and
     // shared by the rest: a dup and a socket object per request would cost the hello path.
-    let client_socket: ClientSocket = Arc::default();
+    let client_socket = SocketRelease(Arc::default(), sh.clone());
     let mut first = true;
     loop {
         let head = match wait_for_head(&mut stream, &mut buf, &sh, parse, first).await {
@@ -121,7 +121,7 @@ where
         };
 
         let keep = match sh.app.kind {
-            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh, &client_socket).await,
+            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh, &client_socket.0).await,
             AppKind::Tornado => super::tornado::handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
         };
         sh.heartbeat.beat();
@@ -366,7 +366,24 @@ struct StepArgs {
 }
 
 /// The connection's `gunicorn.socket` object, made once.
-type ClientSocket = Arc<std::sync::OnceLock<Py<PyAny>>>;
+type ClientSocket = Arc<std::sync::Mutex<Option<Py<PyAny>>>>;
+
+/// Closes the connection's `gunicorn.socket` when the connection ends: its duplicate fd would
+/// otherwise keep the TCP connection open (no FIN to the client) until Python collects it.
+struct SocketRelease(ClientSocket, Rc<Shared>);
+
+impl Drop for SocketRelease {
+    fn drop(&mut self) {
+        let taken = self.0.lock().ok().and_then(|mut s| s.take());
+        if let Some(sock) = taken {
+            self.1.executor.detached(move |py| {
+                if let Err(e) = sock.bind(py).call_method0("close") {
+                    log_debug!("closing gunicorn.socket: {e}");
+                }
+            });
+        }
+    }
+}
 
 /// The Python half of starting a request: environ, pre_request, app call, first body bytes into
 /// `out`. When the body is already complete, post_request runs here too.
@@ -420,15 +437,17 @@ fn add_response_keys(
     let sr = Py::new(py, StartResponse::with_sink(Some(sink)))?;
     environ.set_item(pyo3::intern!(py, "wsgi.early_hints"), EarlyHints::new(sr.clone_ref(py)))?;
     if let Some((fd, cell)) = socket {
-        let sock = match cell.get() {
+        // Only this request's lane uses the cell: the connection runs one request at a time.
+        let mut slot = cell.lock().map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("gunicorn.socket lock poisoned"))?;
+        let sock = match slot.as_ref() {
             Some(s) => s.clone_ref(py),
             None => {
                 let s = client_socket(py, fd)?.unbind();
-                // Only this request's lane can be filling it: the connection runs one at a time.
-                let _ = cell.set(s.clone_ref(py));
+                *slot = Some(s.clone_ref(py));
                 s
             }
         };
+        drop(slot);
         environ.set_item(pyo3::intern!(py, "gunicorn.socket"), sock)?;
     }
     Ok(sr)
