@@ -296,6 +296,7 @@ fn build_spec(
         tls,
         spill_threshold: SPILL_THRESHOLD,
         tmp_upload_dir: cfg.str(Key::TmpUploadDir).map(std::path::PathBuf::from),
+        sendfile: cfg.bool(Key::Sendfile),
         server_header: crate::compat::server_names(py).0,
         graceful_timeout: graceful_timeout.unwrap_or(FOREVER),
         master_pid: 0,

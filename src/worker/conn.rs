@@ -3,16 +3,21 @@
 //! only entered once a request is complete.
 
 use super::body::{BodyError, read_body};
+use super::sink::{self, Outlet};
+use super::writer::{self, DirectIo, ResponseStart, ResponseWriter};
 use super::{AppKind, AppState, Lifecycle, ProxyMode, Shared};
 use crate::hooks::Hook;
 use crate::log::{AccessRecord, Captured};
-use crate::wsgi::{AppCall, AppFailure, Body, ConnInfo, Input, Peer, Pull, format_exception};
+use crate::wsgi::{
+    AppCall, AppFailure, Body, ConnInfo, EarlyHints, FileBody, Input, Peer, Pull, ResponseSink, StartResponse, format_exception,
+};
 use crate::{log_debug, log_error, log_exception};
-use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
+use ferrocorn_http::response;
 use ferrocorn_http::{
     Framing, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version, parse_proxy_header, parse_request_head,
 };
 use pyo3::prelude::*;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -33,7 +38,7 @@ enum HeadWait {
 
 pub async fn serve<S>(mut stream: S, mut conn: ConnInfo, sh: Rc<Shared>)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + DirectIo + Unpin,
 {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
 
@@ -68,6 +73,9 @@ where
         }
     }
 
+    // `gunicorn.socket`, made on the connection's first request that reaches the app and
+    // shared by the rest: a dup and a socket object per request would cost the hello path.
+    let client_socket = SocketRelease(Arc::default(), sh.clone());
     let mut first = true;
     loop {
         let head = match wait_for_head(&mut stream, &mut buf, &sh, parse, first).await {
@@ -113,7 +121,7 @@ where
         };
 
         let keep = match sh.app.kind {
-            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
+            AppKind::Wsgi => handle(&mut stream, Arc::new(head), body, &conn, &sh, &client_socket.0).await,
             AppKind::Tornado => super::tornado::handle(&mut stream, Arc::new(head), body, &conn, &sh).await,
         };
         sh.heartbeat.beat();
@@ -227,67 +235,38 @@ async fn wait_for_head<S: AsyncRead + Unpin>(
     }
 }
 
+/// Writes `data` under the io deadline.
 pub(super) async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, data: &[u8], sh: &Shared) -> std::io::Result<()> {
-    let mut w = std::pin::pin!(stream.write_all(data));
-    // Most responses fit the socket buffer and are written by the first attempt: only a write
-    // that has to wait gets a timer (arming and cancelling one costs more than the write).
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(w.as_mut().poll(cx))).await;
-    if let std::task::Poll::Ready(r) = first {
-        return r;
-    }
-    match sh.settings.read_timeout() {
-        Some(t) => tokio::time::timeout(t, w)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))?,
-        None => w.await,
-    }
+    writer::write_all(stream, data, sh.settings.read_timeout()).await
 }
 
 /// Bodies at least this large are written with the head by `writev` rather than copied.
 const VECTORED_BODY: usize = 16 * 1024;
 
-/// Writes `head` then `body` with vectored writes, under the same deadline as [`write_all`].
-async fn write_all_parts<S: AsyncWrite + Unpin>(stream: &mut S, head: &[u8], body: &[u8], sh: &Shared) -> std::io::Result<()> {
-    let write = async {
-        let (mut a, mut b) = (head, body);
-        while !a.is_empty() || !b.is_empty() {
-            let bufs = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
-            let n = stream.write_vectored(&bufs).await?;
-            if n == 0 {
-                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
-            }
-            if n < a.len() {
-                a = &a[n..];
-            } else {
-                b = &b[n - a.len()..];
-                a = &[];
-            }
-        }
-        Ok(())
-    };
-    match sh.settings.read_timeout() {
-        Some(t) => tokio::time::timeout(t, write)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))?,
-        None => write.await,
-    }
-}
-
 /// What the first step of the app call produced.
 enum Started {
     Response {
-        status: Vec<u8>,
-        code: u16,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
-        content_length: Option<u64>,
-        wants_close: bool,
+        /// `None` when write() already sent the head.
+        start: Option<ResponseStart>,
         /// Still producing body (`None` once the iterable is exhausted and closed).
         call: Option<AppCall>,
+        body: BodyKind,
     },
     /// Answer with this status without calling (or after failing) the app.
     Error(u16),
-    /// The app raised SystemExit: the worker exits with this status.
+    /// The app raised SystemExit (the master's timeout abort raises it too): the worker exits
+    /// with this status.
     Exit(i32),
+}
+
+/// Where the response body comes from.
+enum BodyKind {
+    /// Pulled from the app's iterable (`out`, then further steps).
+    Pulled,
+    /// A `wsgi.file_wrapper` over a regular file: sent with sendfile, never read in Python.
+    File(FileBody),
+    /// A `wsgi.file_wrapper` answering HEAD: nothing to read or send.
+    Unread,
 }
 
 /// What post_request needs, kept from pre_request time.
@@ -367,7 +346,42 @@ fn report_failure(py: Python<'_>, head: &RequestHead, f: &AppFailure) {
         AppFailure::NoStartResponse => {
             log_error!("Error handling request {uri}: the application returned without calling start_response()")
         }
-        AppFailure::Exit(code) => log_debug!("SystemExit({code}) during {uri}: the worker exits"),
+        // The sync worker's timeout abort arrives here too: the request is answered 500 if
+        // nothing was sent, and the error log says which request it was (as Gunicorn's does).
+        AppFailure::Exit(code) => {
+            log_error!("Error handling request {} {uri}: SystemExit({code}); the worker exits", head.method)
+        }
+    }
+}
+
+/// What the Python half needs besides the request.
+struct StepArgs {
+    nr: u64,
+    sink: Arc<dyn ResponseSink>,
+    /// A file response may skip the app's iterator: sendfile is on and the stream is plain.
+    sendfile: bool,
+    /// The client socket's fd for `gunicorn.socket` (plain streams only), and the connection's
+    /// socket object once made.
+    socket: Option<(RawFd, ClientSocket)>,
+}
+
+/// The connection's `gunicorn.socket` object, made once.
+type ClientSocket = Arc<std::sync::Mutex<Option<Py<PyAny>>>>;
+
+/// Closes the connection's `gunicorn.socket` when the connection ends: its duplicate fd would
+/// otherwise keep the TCP connection open (no FIN to the client) until Python collects it.
+struct SocketRelease(ClientSocket, Rc<Shared>);
+
+impl Drop for SocketRelease {
+    fn drop(&mut self) {
+        let taken = self.0.lock().ok().and_then(|mut s| s.take());
+        if let Some(sock) = taken {
+            self.1.executor.detached(move |py| {
+                if let Err(e) = sock.bind(py).call_method0("close") {
+                    log_debug!("closing gunicorn.socket: {e}");
+                }
+            });
+        }
     }
 }
 
@@ -381,7 +395,7 @@ fn start_app(
     conn: &ConnInfo,
     body: Body,
     out: &mut Vec<u8>,
-    nr: u64,
+    args: StepArgs,
     captured: &mut Captured,
 ) -> (Started, Option<RequestHookState>) {
     let environ = match app.ctx.build(py, head, conn, Input::new(body)) {
@@ -391,59 +405,147 @@ fn start_app(
             return (Started::Error(e.status()), None);
         }
     };
+    let sr = match add_response_keys(py, &environ, args.sink, args.socket) {
+        Ok(sr) => sr,
+        Err(e) => {
+            log_error!("Error handling request {}\n{}", String::from_utf8_lossy(&head.target), format_exception(py, &e));
+            return (Started::Error(500), None);
+        }
+    };
     let hook_state = if app.request_hooks {
-        match run_pre_request(py, app, head, conn, &environ, nr) {
+        match run_pre_request(py, app, head, conn, &environ, args.nr) {
             Ok(state) => state,
             Err(()) => return (Started::Error(500), None),
         }
     } else {
         None
     };
-    let started = call_app(py, app, head, environ.clone(), out, hook_state);
+    let started = call_app(py, app, head, environ.clone(), sr, out, hook_state, args.sendfile);
     // After the call, so keys that middleware added are seen (Gunicorn reads them at the end).
     *captured = app.access_capture.capture(&environ);
     started
 }
 
+/// The environ keys that reach the connection, as Gunicorn 27 sets them: `wsgi.early_hints`
+/// and `gunicorn.socket`. Returns the `start_response` they share.
+fn add_response_keys(
+    py: Python<'_>,
+    environ: &Bound<'_, pyo3::types::PyDict>,
+    sink: Arc<dyn ResponseSink>,
+    socket: Option<(RawFd, ClientSocket)>,
+) -> PyResult<Py<StartResponse>> {
+    let sr = Py::new(py, StartResponse::with_sink(Some(sink)))?;
+    environ.set_item(pyo3::intern!(py, "wsgi.early_hints"), EarlyHints::new(sr.clone_ref(py)))?;
+    if let Some((fd, cell)) = socket {
+        // Only this request's lane uses the cell: the connection runs one request at a time.
+        let mut slot = cell.lock().map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("gunicorn.socket lock poisoned"))?;
+        let sock = match slot.as_ref() {
+            Some(s) => s.clone_ref(py),
+            None => {
+                let s = client_socket(py, fd)?.unbind();
+                *slot = Some(s.clone_ref(py));
+                s
+            }
+        };
+        drop(slot);
+        environ.set_item(pyo3::intern!(py, "gunicorn.socket"), sock)?;
+    }
+    Ok(sr)
+}
+
+/// A `socket.socket` for the client connection, on a duplicate of its fd (the engine keeps
+/// the original): what apps that take over the connection (websockets) look for.
+fn client_socket(py: Python<'_>, fd: RawFd) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the fd is the connection's, open for this whole call; only duplicated here.
+    let dup = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+    let raw = std::os::fd::IntoRawFd::into_raw_fd(dup);
+    let socket = py.import(pyo3::intern!(py, "socket"))?.getattr(pyo3::intern!(py, "socket"))?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("fileno", raw)?;
+    socket.call((), Some(&kwargs)).inspect_err(|_| {
+        // SAFETY: the socket object was not created, so the duplicate is still ours to close.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+    })
+}
+
+/// Runs post_request for a request that failed before a response began.
+fn post_request_failed(py: Python<'_>, app: &AppState, head: &RequestHead, state: &Option<RequestHookState>) {
+    if let Some(state) = state {
+        run_post_request(py, app, state, b"500 Internal Server Error", &[], None, 0, head);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn call_app(
     py: Python<'_>,
     app: &AppState,
     head: &RequestHead,
     environ: Bound<'_, pyo3::types::PyDict>,
+    sr: Py<StartResponse>,
     out: &mut Vec<u8>,
     hook_state: Option<RequestHookState>,
+    sendfile: bool,
 ) -> (Started, Option<RequestHookState>) {
-    let mut call = match AppCall::start(py, app.app.bind(py), environ) {
+    let mut call = match AppCall::start(py, app.app.bind(py), environ, sr) {
         Ok(c) => c,
         Err(f) => {
             report_failure(py, head, &f);
+            post_request_failed(py, app, head, &hook_state);
             return (failure_outcome(&f), hook_state);
         }
     };
-    match call.pull(py, out, PULL_BUDGET) {
+    // A file response is sent from its fd (or not at all for HEAD), never read through Python.
+    let is_head = &*head.method == "HEAD";
+    let file = if call.is_file_wrapper(py) && (sendfile || is_head) {
+        match call.regular_file(py) {
+            Some(f) => Some(BodyKind::File(f)),
+            None if is_head => Some(BodyKind::Unread),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let pulled = match file {
+        Some(_) if call.start_response.borrow(py).status.is_some() => Ok(Pull::Done),
+        Some(_) => Err(AppFailure::NoStartResponse),
+        None => call.pull(py, out, PULL_BUDGET),
+    };
+    match pulled {
         Ok(pull) => {
-            let sr = call.start_response.borrow(py);
-            let (status, code, content_length, wants_close) =
-                (sr.status.clone().unwrap_or_default(), sr.code, sr.content_length, sr.wants_close);
+            let mut sr = call.start_response.borrow_mut(py);
+            let start = ResponseStart {
+                status: sr.status.clone().unwrap_or_default(),
+                code: sr.code,
+                // Taken, not copied: a later start_response(..., exc_info) cannot change what
+                // this response sends once its first bytes exist, and nothing else reads them.
+                headers: std::mem::take(&mut sr.headers),
+                content_length: sr.content_length,
+                wants_close: sr.wants_close,
+            };
+            let head_sent = sr.head_sent;
             drop(sr);
-            // Taken, not copied: a later start_response(..., exc_info) cannot change what this
-            // response sends once its first bytes exist, and nothing else reads them.
-            let headers = std::mem::take(&mut call.start_response.borrow_mut(py).headers);
+            let body = file.unwrap_or(BodyKind::Pulled);
             let call = if pull == Pull::Done {
                 close_call(py, call, &head.target);
                 if let Some(state) = &hook_state {
-                    let len = content_length.unwrap_or(out.len() as u64);
-                    run_post_request(py, app, state, &status, &headers, Some(len), out.len() as u64, head);
+                    let produced = match &body {
+                        BodyKind::File(f) => start.content_length.unwrap_or(f.available).min(f.available),
+                        _ => out.len() as u64,
+                    };
+                    let len = start.content_length.unwrap_or(produced);
+                    run_post_request(py, app, state, &start.status, &start.headers, Some(len), produced, head);
                 }
                 None
             } else {
                 Some(call)
             };
-            (Started::Response { status, code, headers, content_length, wants_close, call }, hook_state)
+            let start = if head_sent { None } else { Some(start) };
+            (Started::Response { start, call, body }, hook_state)
         }
         Err(f) => {
             report_failure(py, head, &f);
             close_call(py, call, &head.target);
+            post_request_failed(py, app, head, &hook_state);
             (failure_outcome(&f), hook_state)
         }
     }
@@ -458,12 +560,13 @@ fn failure_outcome(f: &AppFailure) -> Started {
 
 /// Runs the app for one request and writes its response; returns whether to keep the
 /// connection open.
-async fn handle<S: AsyncWrite + Unpin>(
+async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     stream: &mut S,
     head: Arc<RequestHead>,
     body: Body,
     conn: &ConnInfo,
     sh: &Rc<Shared>,
+    client_socket: &ClientSocket,
 ) -> bool {
     // The wall-clock start is only for the access log's %(t)s; the duration uses t0.
     let started_at = if sh.access_log.is_some() { SystemTime::now() } else { SystemTime::UNIX_EPOCH };
@@ -477,33 +580,52 @@ async fn handle<S: AsyncWrite + Unpin>(
     if crate::log::enabled(crate::log::Level::Debug) {
         log_debug!("{} {}", head.method, String::from_utf8_lossy(&head.path));
     }
+    let plain = stream.plain().map(|p| p.raw_fd());
+    let (mut outlet, sink) = Outlet::new(stream, sh, &head);
+    let args = StepArgs {
+        nr: sh.requests_served(),
+        sink,
+        sendfile: sh.settings.sendfile && plain.is_some(),
+        socket: plain.map(|fd| (fd, client_socket.clone())),
+    };
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
-    let nr = sh.requests_served();
-    let (started, mut out, hook_state, captured) = sh
-        .executor
-        .run(&lane, move |py| {
+    let (started, mut out, hook_state, captured) = outlet
+        .run(sh, &lane, &head, move |py| {
             let mut out = Vec::new();
             let mut captured = Captured::Nothing;
-            let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, nr, &mut captured);
+            let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, args, &mut captured);
             (started, out, hook_state, captured)
         })
         .await;
+    // The headers as sent are only collected when an access log will read them.
+    let log = |sh: &Shared, status: &[u8], sent: u64, w: Option<&ResponseWriter>| {
+        let headers = match (w, &sh.access_log) {
+            (Some(w), Some(_)) => w.header_refs(),
+            _ => Vec::new(),
+        };
+        log_access(sh, &head, conn, status, sent, &headers, &captured, started_at, t0)
+    };
 
-    let (status, code, headers, content_length, wants_close, mut call) = match started {
-        Started::Response { status, code, headers, content_length, wants_close, call } => {
-            (status, code, headers, content_length, wants_close, call)
-        }
+    let (start, mut call, body_kind) = match started {
+        Started::Response { start, call, body } => (start, call, body),
         Started::Exit(code) => {
             drop(lane);
+            // Gunicorn's sync worker answers 500 to a request its timeout aborted (and to any
+            // SystemExit) when nothing was sent yet; behind a proxy a bare close is a 502.
+            finish_failed(&mut outlet, sh, &log).await;
             sh.exit_immediately(code);
             return false;
         }
         Started::Error(code) => {
             drop(lane);
-            let reason = response::reason_phrase(code);
-            let resp = response::error_response(code, reason, &format!("{reason}\n"));
-            let _ = write_all(stream, &resp, sh).await;
-            log_access(sh, &head, conn, format!("{code} {reason}").as_bytes(), 0, &[], &captured, started_at, t0);
+            if outlet.progress.writer.is_none() {
+                let reason = response::reason_phrase(code);
+                let resp = response::error_response(code, reason, &format!("{reason}\n"));
+                let _ = write_all(outlet.stream, &resp, sh).await;
+                log(sh, format!("{code} {reason}").as_bytes(), 0, None);
+            } else {
+                finish_failed(&mut outlet, sh, &log).await;
+            }
             return false;
         }
     };
@@ -515,71 +637,104 @@ async fn handle<S: AsyncWrite + Unpin>(
     } else {
         Some(lane)
     };
-
-    // A complete body without a length gets one: cheaper than chunking and it lets HTTP/1.0
-    // clients keep the connection (Gunicorn would chunk or close).
-    let length_text = match (content_length, done) {
-        (None, true) if !(100..200).contains(&code) && code != 204 && code != 304 => Some(out.len().to_string()),
-        _ => None,
-    };
-    let mut header_refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
-    if let Some(text) = &length_text {
-        header_refs.push((b"Content-Length", text.as_bytes()));
-    }
-    let server_keep = sh.keep_alive_allowed() && !wants_close;
-    let plan = response::plan(&head, code, &header_refs, server_keep);
-
-    let is_head = &*head.method == "HEAD";
-    // A large body with a length goes out beside the head in one vectored write instead of
-    // being copied behind it.
-    let vectored = !is_head && out.len() >= VECTORED_BODY && matches!(plan.framing, BodyFraming::Length(_));
-    let mut wire = Vec::with_capacity(256 + if vectored { 0 } else { out.len() });
-    response::write_head(&mut wire, head.version, &status, &header_refs, &plan, &sh.date(), &sh.settings.server_header);
-    let mut sent_body: u64 = 0;
-    let mut keep = plan.keep_alive;
-    let mut remaining = match plan.framing {
-        BodyFraming::Length(n) => Some(n),
-        _ => None,
-    };
-    let out_len_first = out.len() as u64;
-    let mut ok = if vectored {
-        let left = remaining.unwrap_or(0);
-        // A body longer than its Content-Length is cut, as in frame_into.
-        let n = (out.len() as u64).min(left) as usize;
-        remaining = Some(left - n as u64);
-        sent_body += n as u64;
-        write_all_parts(stream, &wire, &out[..n], sh).await.is_ok()
-    } else {
-        frame_into(&mut wire, &out, &plan, is_head, &mut remaining, &mut sent_body);
-        if done && plan.framing == BodyFraming::Chunked && !is_head {
-            wire.extend_from_slice(response::LAST_CHUNK);
+    if outlet.progress.failed {
+        // write() found the client gone; the app has been told (OSError) and is finished.
+        if let (Some(lane), Some(r)) = (lane.as_ref(), call.take()) {
+            let target = head.clone();
+            sh.executor.run(lane, move |py| close_call(py, r, &target.target)).await;
         }
-        write_all(stream, &wire, sh).await.is_ok()
+        finish_failed(&mut outlet, sh, &log).await;
+        return false;
+    }
+
+    let mut wire = Vec::new();
+    let ok;
+    let timeout = sh.settings.read_timeout();
+    if let Some(start) = start {
+        let known = match (&body_kind, done) {
+            (BodyKind::File(f), _) => Some(start.content_length.unwrap_or(f.available).min(f.available)),
+            (BodyKind::Unread, _) => None,
+            (BodyKind::Pulled, true) => Some(out.len() as u64),
+            (BodyKind::Pulled, false) => None,
+        };
+        wire.reserve(256);
+        let writer = ResponseWriter::begin(&sink::context(sh, &head), start, known, &mut wire);
+        outlet.progress.writer = Some(writer);
+    }
+    let Some(mut w) = outlet.progress.writer.take() else {
+        // Unreachable: either the app's write() or the code above started the response.
+        return false;
     };
+    match body_kind {
+        BodyKind::File(file) => {
+            ok = send_file(outlet.stream, &mut w, &wire, &file, sh).await.is_ok();
+        }
+        BodyKind::Unread => {
+            w.finish(&mut wire);
+            ok = write_all(outlet.stream, &wire, sh).await.is_ok();
+        }
+        BodyKind::Pulled => {
+            // A large body goes out beside the head in one vectored write instead of being
+            // copied behind it.
+            let mut prefix = std::mem::take(&mut wire);
+            let (piece, suffix) = w.frame_parts(&out, &mut prefix);
+            let mut last: &[u8] = b"";
+            if done && w.has_body() && w.framing() == response::BodyFraming::Chunked {
+                last = response::LAST_CHUNK;
+            }
+            ok = if piece.len() >= VECTORED_BODY {
+                writer::write_parts(outlet.stream, &[&prefix, piece, suffix, last], timeout).await.is_ok()
+            } else {
+                prefix.extend_from_slice(piece);
+                prefix.extend_from_slice(suffix);
+                prefix.extend_from_slice(last);
+                prefix.is_empty() || write_all(outlet.stream, &prefix, sh).await.is_ok()
+            };
+            wire = prefix;
+        }
+    }
     out.clear();
+    if !ok {
+        outlet.progress.failed = true;
+    }
 
     let mut hook_state = hook_state;
-    let mut produced = out_len_first;
     // post_request needs the status and headers at the end; shared, not copied per piece.
-    let finish_meta = hook_state.as_ref().map(|_| Arc::new((status.clone(), headers.clone())));
+    let finish_meta = hook_state.as_ref().map(|_| Arc::new((w.status.clone(), w.headers.clone(), w.content_length)));
+    outlet.progress.writer = Some(w);
     // One buffer for the pieces, moved to the app's lane and back each step.
     let mut data = out;
+    let mut produced = 0u64;
     if let (Some(lane), Some(mut running)) = (lane.as_ref(), call.take()) {
-        while ok {
+        loop {
+            if outlet.progress.failed {
+                // The client went away mid-stream: still close the iterable (PEP 3333), and
+                // run post_request once.
+                let (target, app, hs, meta) = (head.clone(), sh.app.clone(), hook_state.take(), finish_meta.clone());
+                let sent = outlet.progress.writer.as_ref().map_or(0, |w| w.sent);
+                sh.executor
+                    .run(lane, move |py| {
+                        close_call(py, running, &target.target);
+                        if let (Some(state), Some(meta)) = (&hs, &meta) {
+                            run_post_request(py, &app, state, &meta.0, &meta.1, meta.2, sent, &target);
+                        }
+                    })
+                    .await;
+                break;
+            }
             let target = head.clone();
             let app = sh.app.clone();
             let hs = hook_state.take();
             let meta = finish_meta.clone();
             let before = produced;
             data.clear();
-            let (back, returned, step, hs) = sh
-                .executor
-                .run(lane, move |py| {
+            let (back, returned, step, hs) = outlet
+                .run(sh, lane, &head, move |py| {
                     let r = running.pull(py, &mut data, PULL_BUDGET);
                     let produced = before + data.len() as u64;
                     let finish = |py: Python<'_>| {
                         if let (Some(state), Some(meta)) = (&hs, &meta) {
-                            run_post_request(py, &app, state, &meta.0, &meta.1, content_length, produced, &target);
+                            run_post_request(py, &app, state, &meta.0, &meta.1, meta.2, produced, &target);
                         }
                     };
                     match r {
@@ -603,84 +758,96 @@ async fn handle<S: AsyncWrite + Unpin>(
             hook_state = hs;
             produced += data.len() as u64;
             if let Err(exit) = step {
+                // Part of the response is on the wire: the only honest signal left is closing.
+                finish_failed(&mut outlet, sh, &log).await;
                 if let Some(code) = exit {
                     sh.exit_immediately(code);
                 }
-                // Part of the response is on the wire: the only honest signal left is closing.
                 return false;
             }
+            let Some(w) = outlet.progress.writer.as_mut() else { break };
             wire.clear();
-            frame_into(&mut wire, &data, &plan, is_head, &mut remaining, &mut sent_body);
+            w.frame(&mut wire, &data);
             let finished = back.is_none();
-            if finished && plan.framing == BodyFraming::Chunked && !is_head {
-                wire.extend_from_slice(response::LAST_CHUNK);
+            if finished {
+                w.finish(&mut wire);
             }
-            if !wire.is_empty() {
-                ok = write_all(stream, &wire, sh).await.is_ok();
+            if !wire.is_empty() && !outlet.progress.failed && write_all(outlet.stream, &wire, sh).await.is_err() {
+                outlet.progress.failed = true;
             }
             sh.heartbeat.beat();
             match back {
-                Some(r) if !ok => {
-                    // The client went away mid-stream: still close the iterable (PEP 3333).
-                    let target = head.clone();
-                    sh.executor.run(lane, move |py| close_call(py, r, &target.target)).await;
-                    break;
-                }
                 Some(r) => running = r,
                 None => break,
             }
         }
     }
     drop(lane);
-    if !ok {
-        return false;
-    }
-    if let Some(left) = remaining {
-        if left > 0 && !is_head {
-            // The app sent less than its Content-Length: the framing is broken, so close.
-            keep = false;
+    let Some(w) = outlet.progress.writer.take() else { return false };
+    log(sh, &w.status, w.sent, Some(&w));
+    !outlet.progress.failed && w.keep_alive()
+}
+
+/// Ends a response that failed: a 500 when nothing was sent yet, else nothing more (the
+/// connection closes); one access line either way, with the status the client got.
+async fn finish_failed<S: AsyncWrite + DirectIo + Unpin>(
+    outlet: &mut Outlet<'_, S>,
+    sh: &Shared,
+    log: &impl Fn(&Shared, &[u8], u64, Option<&ResponseWriter>),
+) {
+    match outlet.progress.writer.take() {
+        Some(w) => log(sh, &w.status, w.sent, Some(&w)),
+        None if outlet.progress.failed => log(sh, b"500 Internal Server Error", 0, None),
+        None => {
+            let resp = response::error_response(500, "Internal Server Error", "Internal Server Error\n");
+            let _ = write_all(outlet.stream, &resp, sh).await;
+            log(sh, b"500 Internal Server Error", 0, None);
         }
     }
-    log_access(sh, &head, conn, &status, sent_body, &header_refs, &captured, started_at, t0);
-    keep
+}
+
+/// Writes the head in `wire`, then the file's bytes with sendfile, framed.
+async fn send_file<S: AsyncWrite + DirectIo + Unpin>(
+    stream: &mut S,
+    w: &mut ResponseWriter,
+    wire: &[u8],
+    file: &FileBody,
+    sh: &Shared,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let timeout = sh.settings.read_timeout();
+    let count = match w.framing() {
+        response::BodyFraming::Chunked => file.available,
+        _ => w.take_raw(file.available),
+    };
+    let mut head = wire.to_vec();
+    let chunked = w.has_body() && w.framing() == response::BodyFraming::Chunked && count > 0;
+    if chunked {
+        head.extend_from_slice(format!("{count:X}\r\n").as_bytes());
+        w.sent = w.sent.saturating_add(count);
+    }
+    write_all(stream, &head, sh).await?;
+    if w.has_body() && count > 0 {
+        let Some(sock) = stream.plain() else {
+            return Err(std::io::Error::other("sendfile on a stream that is not a plain socket"));
+        };
+        let n = writer::sendfile_all(sock, file.fd.as_raw_fd(), file.offset, count, timeout).await?;
+        if n < count {
+            // The file shrank under us: the framing promised more, so the connection must close.
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file ended before its length"));
+        }
+    }
+    let mut tail = Vec::new();
+    if chunked {
+        tail.extend_from_slice(b"\r\n");
+    }
+    w.finish(&mut tail);
+    if tail.is_empty() { Ok(()) } else { write_all(stream, &tail, sh).await }
 }
 
 fn close_call(py: Python<'_>, mut call: AppCall, target: &[u8]) {
     if let Err(e) = call.close(py) {
         log_error!("Error closing the response of {}\n{}", String::from_utf8_lossy(target), format_exception(py, &e));
-    }
-}
-
-/// Appends `data` to `wire` framed per `plan`; HEAD bodies are dropped, and a body longer than
-/// its Content-Length is cut (as Gunicorn does).
-pub(super) fn frame_into(
-    wire: &mut Vec<u8>,
-    data: &[u8],
-    plan: &ResponsePlan,
-    is_head: bool,
-    remaining: &mut Option<u64>,
-    sent: &mut u64,
-) {
-    if data.is_empty() || is_head {
-        return;
-    }
-    match plan.framing {
-        BodyFraming::Empty => {}
-        BodyFraming::Length(_) => {
-            let left = remaining.unwrap_or(0);
-            let n = (data.len() as u64).min(left) as usize;
-            wire.extend_from_slice(&data[..n]);
-            *remaining = Some(left - n as u64);
-            *sent += n as u64;
-        }
-        BodyFraming::Chunked => {
-            response::write_chunk(wire, data);
-            *sent += data.len() as u64;
-        }
-        BodyFraming::UntilClose => {
-            wire.extend_from_slice(data);
-            *sent += data.len() as u64;
-        }
     }
 }
 

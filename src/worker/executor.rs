@@ -131,6 +131,21 @@ impl Executor {
         }
     }
 
+    /// Runs `f` with the GIL somewhere Python runs, without waiting for it: for releasing
+    /// Python objects the engine holds (it never takes the GIL itself in gthread or hub).
+    pub fn detached(&self, f: impl FnOnce(Python<'_>) + Send + 'static) {
+        match self {
+            Executor::Inline { .. } => Python::attach(f),
+            Executor::Pool { lanes, .. } => {
+                // Any thread will do; a busy one runs it after its current step.
+                if let Some(lane) = lanes.first() {
+                    let _ = lane.send(Box::new(f));
+                }
+            }
+            Executor::Hub { client, .. } => client.0.push(Message::Run { lane: hub::DRIVER_LANE, job: Box::new(f) }),
+        }
+    }
+
     /// Runs `f` with the GIL on the lane's thread and returns its result.
     pub async fn run<R, F>(&self, lane: &Lane<'_>, f: F) -> R
     where

@@ -11,9 +11,11 @@ pub mod executor;
 pub mod heartbeat;
 pub mod hub;
 mod reload;
+pub mod sink;
 pub mod stats;
 mod stuck;
 pub mod tornado;
+pub mod writer;
 
 use crate::hooks::{Hook, Hooks};
 use crate::log::AccessLog;
@@ -59,6 +61,8 @@ pub struct WorkerSettings {
     /// Bodies larger than this go to a temporary file.
     pub spill_threshold: usize,
     pub tmp_upload_dir: Option<PathBuf>,
+    /// `sendfile`: file responses may go out with sendfile(2) (plain sockets only).
+    pub sendfile: bool,
     pub server_header: Vec<u8>,
     /// Heartbeat period.
     pub tick: Duration,
@@ -824,7 +828,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, sh: Rc<Shared>) {
 /// the new connection reads its request before another is accepted (see `wait_for_capacity`).
 async fn start_connection<S>(stream: S, conn: ConnInfo, sh: &Rc<Shared>)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + writer::DirectIo + std::os::fd::AsRawFd + Unpin + 'static,
 {
     let guard = OpenGuard::new(sh);
     let sh2 = sh.clone();
@@ -843,7 +847,7 @@ where
 /// header inside TLS).
 async fn serve_stream<S>(stream: S, mut conn: ConnInfo, sh: Rc<Shared>)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + writer::DirectIo + std::os::fd::AsRawFd + Unpin,
 {
     let Some(tls) = sh.settings.tls.clone() else {
         return conn::serve(stream, conn, sh).await;

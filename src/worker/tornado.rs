@@ -9,11 +9,13 @@
 //! so `await self.flush()` still means "the client took it".
 
 use super::Shared;
-use super::conn::{frame_into, log_access, write_all};
+use super::conn::{log_access, write_all};
+use super::sink;
+use super::writer::{ResponseStart, ResponseWriter};
 use crate::log::Captured;
 use crate::log_error;
 use crate::wsgi::{Body, ConnInfo, Peer, format_exception};
-use ferrocorn_http::response::{self, BodyFraming};
+use ferrocorn_http::response;
 use ferrocorn_http::{RequestHead, Version};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -239,17 +241,11 @@ pub async fn handle<S: AsyncWrite + Unpin>(
     let mut status = code.to_string().into_bytes();
     status.push(b' ');
     status.extend_from_slice(&reason);
-    let header_refs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
-    let plan = response::plan(&head, code, &header_refs, sh.keep_alive_allowed());
-    let is_head = &*head.method == "HEAD";
-    let mut remaining = match plan.framing {
-        BodyFraming::Length(n) => Some(n),
-        _ => None,
-    };
-    let mut sent: u64 = 0;
+    let start = ResponseStart { status, code, headers, content_length: None, wants_close: false };
     let mut wire = Vec::with_capacity(256 + chunk.len());
-    response::write_head(&mut wire, head.version, &status, &header_refs, &plan, &sh.date(), &sh.settings.server_header);
-    frame_into(&mut wire, &chunk, &plan, is_head, &mut remaining, &mut sent);
+    // Tornado's own Content-Length (if any) is among the headers: plan() reads it from there.
+    let mut w = ResponseWriter::begin(&sink::context(sh, &head), start, None, &mut wire);
+    w.frame(&mut wire, &chunk);
 
     let mut pending_ack = Some(first_ack);
     let mut ok = true;
@@ -259,7 +255,7 @@ pub async fn handle<S: AsyncWrite + Unpin>(
         loop {
             match rx.try_recv() {
                 Ok(Event::Data { chunk, ack: a }) => {
-                    frame_into(&mut wire, &chunk, &plan, is_head, &mut remaining, &mut sent);
+                    w.frame(&mut wire, &chunk);
                     if let Some(prev) = pending_ack.replace(a) {
                         sh.executor.run(&lane, move |py| ack(py, prev)).await;
                     }
@@ -272,8 +268,8 @@ pub async fn handle<S: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        if finished && plan.framing == BodyFraming::Chunked && !is_head {
-            wire.extend_from_slice(response::LAST_CHUNK);
+        if finished {
+            w.finish(&mut wire);
         }
         if !wire.is_empty() {
             ok = write_all(stream, &wire, sh).await.is_ok();
@@ -288,7 +284,7 @@ pub async fn handle<S: AsyncWrite + Unpin>(
         }
         match rx.recv().await {
             Some(Event::Data { chunk, ack: a }) => {
-                frame_into(&mut wire, &chunk, &plan, is_head, &mut remaining, &mut sent);
+                w.frame(&mut wire, &chunk);
                 pending_ack = Some(a);
             }
             Some(Event::Finish) => finished = true,
@@ -302,10 +298,9 @@ pub async fn handle<S: AsyncWrite + Unpin>(
     }
     if !ok {
         sh.executor.run(&lane, move |py| connection_lost(py, tconn)).await;
-        return false;
     }
     drop(lane);
-    log_access(sh, &head, conn, &status, sent, &header_refs, &Captured::Nothing, times.0, times.1);
-    let short = matches!(remaining, Some(left) if left > 0) && !is_head;
-    plan.keep_alive && !short
+    // Every request that reached the app gets its access line, a broken one included.
+    log_access(sh, &head, conn, &w.status, w.sent, &w.header_refs(), &Captured::Nothing, times.0, times.1);
+    ok && w.keep_alive()
 }

@@ -13,8 +13,8 @@ pub mod start_response;
 
 pub use environ::{AllowList, ConnInfo, EnvironError, Peer, WsgiContext, WsgiSettings};
 pub use input::{Body, Input};
-pub use response::{AppCall, AppFailure, Pull};
-pub use start_response::StartResponse;
+pub use response::{AppCall, AppFailure, FileBody, Pull};
+pub use start_response::{EarlyHints, ResponseSink, ResponseStart, StartResponse};
 
 use pyo3::prelude::*;
 

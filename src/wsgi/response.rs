@@ -4,6 +4,7 @@
 //! or endless generator never buffers more than `budget` in memory. Lists and tuples (the
 //! common `[body]` case) are read by index without the iterator protocol.
 
+use super::file_wrapper::FileWrapper;
 use super::start_response::StartResponse;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
@@ -58,6 +59,14 @@ impl AppFailure {
     }
 }
 
+/// A regular file to send as the body: a duplicate of the app's fd (so closing the iterable
+/// does not end it), its position when the app returned, and the bytes from there to the end.
+pub struct FileBody {
+    pub fd: std::os::fd::OwnedFd,
+    pub offset: u64,
+    pub available: u64,
+}
+
 /// One application call in progress.
 pub struct AppCall {
     pub start_response: Py<StartResponse>,
@@ -68,8 +77,12 @@ pub struct AppCall {
 
 impl AppCall {
     /// Calls `app(environ, start_response)`.
-    pub fn start(py: Python<'_>, app: &Bound<'_, PyAny>, environ: Bound<'_, PyDict>) -> Result<AppCall, AppFailure> {
-        let sr = Py::new(py, StartResponse::new()).map_err(AppFailure::Raised)?;
+    pub fn start(
+        py: Python<'_>,
+        app: &Bound<'_, PyAny>,
+        environ: Bound<'_, PyDict>,
+        sr: Py<StartResponse>,
+    ) -> Result<AppCall, AppFailure> {
         let result = app.call1((environ, sr.clone_ref(py))).map_err(|e| AppFailure::from_err(py, e))?;
         let source = if result.is_instance_of::<PyList>() || result.is_instance_of::<PyTuple>() {
             Source::Seq { items: result.clone().unbind(), next: 0 }
@@ -88,6 +101,33 @@ impl AppCall {
         let plain = result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
         let result = if plain { None } else { Some(result.unbind()) };
         Ok(AppCall { start_response: sr, result, source })
+    }
+
+    /// Whether the app returned `wsgi.file_wrapper(...)`: its body can be sent without pulling it.
+    pub fn is_file_wrapper(&self, py: Python<'_>) -> bool {
+        self.result.as_ref().is_some_and(|r| r.bind(py).is_instance_of::<FileWrapper>())
+    }
+
+    /// The regular file behind a `wsgi.file_wrapper` response, for sendfile: `None` when the
+    /// object has no usable fileno() or it is not a regular file (a pipe, a socket, BytesIO).
+    pub fn regular_file(&self, py: Python<'_>) -> Option<FileBody> {
+        let wrapper = self.result.as_ref()?.bind(py).cast::<FileWrapper>().ok()?;
+        let filelike = wrapper.borrow().filelike.clone_ref(py);
+        let fd: i32 = filelike.bind(py).call_method0(pyo3::intern!(py, "fileno")).ok()?.extract().ok()?;
+        // Python buffers reads: a file object read through Python may be ahead of its fd.
+        // Gunicorn reads the fd's position too, so the same objects behave the same.
+        // SAFETY: the fd belongs to the file object, which lives for this call; it is only
+        // borrowed here to duplicate it.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let stat = nix::sys::stat::fstat(borrowed).ok()?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        let offset = nix::unistd::lseek(borrowed, 0, nix::unistd::Whence::SeekCur).ok()?;
+        let offset = u64::try_from(offset).ok()?;
+        let size = u64::try_from(stat.st_size).ok()?;
+        let fd = borrowed.try_clone_to_owned().ok()?;
+        Some(FileBody { fd, offset, available: size.saturating_sub(offset) })
     }
 
     /// Appends body bytes to `out` until at least `budget` bytes are there or the body ends; a
