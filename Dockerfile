@@ -9,8 +9,8 @@
 #
 # Settings work as with Gunicorn: arguments after the image name, a gunicorn.conf.py in /app,
 # GUNICORN_CMD_ARGS, PORT (the default bind, 0.0.0.0:$PORT) and WEB_CONCURRENCY (the default
-# number of workers). Prometheus metrics are served on port 9100 (/metrics), which the
-# HEALTHCHECK polls. docs/deploy.md has the details; scripts/container-smoke runs the runtime
+# number of workers). Prometheus metrics are served on port 9100 (/metrics), with /healthz,
+# which the HEALTHCHECK polls, and /readyz beside them. docs/deploy.md has the details; scripts/container-smoke runs the runtime
 # stage's steps (user, environment, entrypoint, command, healthcheck) outside a container
 # engine, so keep the two in step.
 ARG PYTHON_VERSION=3.12
@@ -41,7 +41,7 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8000 9100
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/metrics', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/healthz', timeout=2)"]
 # Exec form: ferrocorn is PID 1 and receives `docker stop`'s SIGTERM itself (a graceful stop,
 # bounded by --graceful-timeout; give `docker stop -t` a little more than that).
 ENTRYPOINT ["ferrocorn", "--metrics-bind", "0.0.0.0:9100"]
