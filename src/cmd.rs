@@ -230,6 +230,12 @@ fn build_spec(
     let forwarded_allow =
         AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
     let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
+    let wire = match cfg.str(Key::Protocol) {
+        Some("uwsgi") => worker::Wire::Uwsgi(
+            AllowList::parse(cfg.list(Key::UwsgiAllowIps)).map_err(|e| format!("invalid uwsgi_allow_ips: {e}"))?,
+        ),
+        _ => worker::Wire::Http,
+    };
     let num_workers = cfg.int(Key::Workers).max(1) as usize;
     let metrics_bind = match cfg.str(Key::MetricsBind).map(sock::parse_bind).transpose() {
         Ok(None) => None,
@@ -284,6 +290,7 @@ fn build_spec(
         io_timeout: if timeout == 0 { None } else { Some(Duration::from_secs(timeout)) },
         max_requests: secs(cfg.int(Key::MaxRequests)),
         worker_connections: cfg.int(Key::WorkerConnections).max(1) as usize,
+        wire,
         proxy_protocol: worker::ProxyMode::from_setting(cfg.str(Key::ProxyProtocol).unwrap_or("off")),
         proxy_allow,
         forwarded_allow,

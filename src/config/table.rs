@@ -541,13 +541,17 @@ settings! {
         "Front-end addresses allowed to send a PROXY protocol header.",
         "A comma-separated list of IP addresses or networks, or `*`.";
     Protocol = "protocol", ServerMechanics, ["--protocol"], m("STRING"), Store,
-        K::Choice(&["http", "uwsgi"]), D::Str("http"), false,
+        K::Choice(&["http", "uwsgi"]), D::Str("http"), true,
         "The wire protocol spoken on the listening sockets.",
-        "`http`, or `uwsgi` behind a front end speaking the uwsgi binary protocol.";
+        "`http`, or `uwsgi` behind a front end speaking the uwsgi binary protocol (nginx's \
+         `uwsgi_pass` with `include uwsgi_params;`). Responses go back as HTTP/1 without chunking. \
+         The packet's vars are held to the HTTP/1 limits; `REMOTE_ADDR`/`REMOTE_PORT` and the \
+         scheme (`UWSGI_SCHEME`, `HTTPS`) are taken from them. See `docs/differences.md`.";
     UwsgiAllowIps = "uwsgi_allow_ips", ServerMechanics, ["--uwsgi-allow-from"], NO_META, Store,
-        K::AddrList, D::Str("127.0.0.1,::1"), false,
+        K::AddrList, D::Str("127.0.0.1,::1"), true,
         "Front-end addresses allowed to speak the uwsgi protocol.",
-        "A comma-separated list of IP addresses or networks, or `*`.";
+        "A comma-separated list of IP addresses or networks, or `*`. Other TCP peers get 403 \
+         as soon as they connect; unix-socket peers are always allowed.";
 
     Keyfile = "keyfile", Ssl, ["--keyfile"], m("FILE"), Store, K::Str, D::None, true,
         "The TLS private key file.",
