@@ -334,6 +334,7 @@ fn build_spec(
         initgroups: cfg.bool(Key::Initgroups),
         reload,
         metrics_bind,
+        backlog_metric: cfg.bool(Key::EnableBacklogMetric),
     })
 }
 

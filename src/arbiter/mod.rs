@@ -61,6 +61,8 @@ pub struct MasterSpec {
     pub reload: Option<Vec<PathBuf>>,
     /// `--metrics-bind`: host and port of the Prometheus endpoint the master serves.
     pub metrics_bind: Option<(String, u16)>,
+    /// `enable_backlog_metric`.
+    pub backlog_metric: bool,
 }
 
 /// Re-reads the configuration (HUP). The preloaded app, if any, is kept by the closure.
@@ -203,6 +205,9 @@ impl Arbiter {
                 return Outcome::Worker(code);
             }
             crate::metrics::workers(self.workers.len());
+            if self.spec.backlog_metric {
+                metrics::report_backlog(&self.listeners, self.metrics.as_mut());
+            }
             // Under --reload (a development setting) poll faster, so a booted generation
             // replaces the old one without a visible overlap.
             let tick = if self.spec.reload.is_some() { 200 } else { 1000 };

@@ -455,9 +455,12 @@ settings! {
         "Serve Prometheus metrics at http://ADDRESS/metrics.",
         "`HOST:PORT`. The master answers it itself, aggregating every worker's requests, requests in flight, busy time and resident memory. Not a Gunicorn setting. Read at start; HUP does not move it.";
     EnableBacklogMetric = "enable_backlog_metric", Logging, ["--enable-backlog-metric"], NO_META,
-        True, K::Bool, D::Bool(false), false,
+        True, K::Bool, D::Bool(false), true,
         "Report the listen backlog length as a metric.",
-        "Only on platforms that expose it.";
+        "Connections the kernel has queued on the TCP listeners and no worker has accepted yet, \
+         read once a second by the master (Linux only: `tcp_info`). Sent as the statsd histogram \
+         `gunicorn.backlog` and, with `metrics_bind`, the Prometheus gauge \
+         `ferrocorn_listen_backlog`.";
 
     ProcName = "proc_name", ProcessNaming, ["-n", "--name"], m("STRING"), Store, K::Str, D::None,
         true,
