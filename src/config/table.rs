@@ -476,9 +476,12 @@ settings! {
         "Directories to add to the Python path, comma-separated.",
         "They are put in front of `sys.path` before the application is imported.";
     Paste = "paste", ServerMechanics, ["--paste", "--paster"], m("STRING"), Store, K::Str, D::None,
-        false,
+        true,
         "Load a PasteDeploy configuration file instead of an application module.",
-        "The file may select a section with `#name`.";
+        "The file may select a section with `#name` (default `main`). Needs the PasteDeploy \
+         package. Given on the command line, the file must exist, names the processes, and is \
+         also the logging configuration when it has a `[loggers]` section (unless a config file \
+         or flag sets `logconfig`).";
 
     OnStarting = "on_starting", ServerHooks, [], NO_META, Store, K::Hook(1), D::None, true,
         "Called in the master just before it starts.",
@@ -623,9 +626,10 @@ settings! {
         "Counted after decompression.";
 
     RawPasteGlobalConf = "raw_paste_global_conf", ServerMechanics, ["--paste-global"], m("CONF"),
-        Append, K::List, D::List(&[]), false,
+        Append, K::List, D::List(&[]), true,
         "A `KEY=VALUE` global passed to a PasteDeploy configuration.",
-        "Repeat the flag for several values.";
+        "Repeat the flag for several values; `\\=` is a literal `=`. The values reach the ini \
+         file as `%(KEY)s` and the app factory's `global_config`.";
     PermitObsoleteFolding = "permit_obsolete_folding", ServerMechanics,
         ["--permit-obsolete-folding"], NO_META, True, K::Bool, D::Bool(false), true,
         "Accept header values continued on the next line.",
