@@ -2,6 +2,9 @@
 run Gunicorn: a Pyramid app laid out like its starter scaffold (tests/apps/pyramid_paste)."""
 
 import os
+import shutil
+import signal
+import subprocess
 
 import pytest
 
@@ -83,3 +86,41 @@ def test_paste_without_pastedeploy_names_the_package(tmp_path):
     assert r.returncode == 1
     assert "PasteDeploy" in r.stderr and "pip install PasteDeploy" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.beyond_gunicorn
+def test_pserve_with_ferrocorn_server_runner(tmp_path):
+    # `use = egg:ferrocorn#main` in [server:main]: pserve hands over to ferrocorn with the
+    # section's settings (host/port -> bind, workers) and its own name=value variables.
+    pserve = shutil.which("pserve") or os.path.join(os.path.dirname(os.path.realpath(shutil.which(
+        harness.server_cmd()[0]) or "")), "pserve")
+    if not os.path.exists(pserve):
+        pytest.skip("pserve (pyramid) not installed")
+    port = harness.free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [APP_DIR, os.environ.get("PYTHONPATH")])))
+    with open(tmp_path / "pserve.out", "wb") as out:
+        proc = subprocess.Popen([pserve, "serve.ini", "http_port=%d" % port], cwd=APP_DIR, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        def up():
+            assert proc.poll() is None, (tmp_path / "pserve.out").read_text()
+            try:
+                return harness.get(("127.0.0.1", port), "/").status == 200
+            except OSError:
+                return False
+        harness.wait_for(up, harness.BOOT_TIMEOUT, what="pserve serving through ferrocorn")
+        body = harness.get(("127.0.0.1", port), "/").json()
+        assert body["greeting"] == "hello from %s" % APP_DIR
+        assert body["global_config"]["http_port"] == str(port)
+        # pserve's process became ferrocorn's master (exec), with the section's two workers.
+        harness.wait_for(lambda: len(harness.proc_children(proc.pid)) == 2, harness.IO_TIMEOUT,
+                         what="two workers")
+        assert "ferrocorn: master" in harness.proc_args(proc.pid)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=harness.STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=harness.STOP_TIMEOUT)

@@ -481,7 +481,8 @@ settings! {
         "The file may select a section with `#name` (default `main`). Needs the PasteDeploy \
          package. Given on the command line, the file must exist, names the processes, and is \
          also the logging configuration when it has a `[loggers]` section (unless a config file \
-         or flag sets `logconfig`).";
+         or flag sets `logconfig`). For `pserve`, `use = egg:ferrocorn#main` in `[server:main]` \
+         runs ferrocorn with that section's settings (`host`/`port` become `bind`).";
 
     OnStarting = "on_starting", ServerHooks, [], NO_META, Store, K::Hook(1), D::None, true,
         "Called in the master just before it starts.",
