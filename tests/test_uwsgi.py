@@ -343,3 +343,16 @@ def test_behind_nginx_uwsgi_streamed_body_arrives_clean(serve, nginx_uwsgi, tmp_
         # nginx re-chunks for its client; what reaches the client is exactly the app's bytes.
         assert r.body == b"part0\npart1\npart2\npart3\npart4\nend\n"
 
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent", "eventlet", "tornado"])
+def test_uwsgi_every_worker_class(serve, worker_class):
+    lib = {"gevent": "gevent", "eventlet": "eventlet", "tornado": "tornado"}.get(worker_class)
+    if lib:
+        pytest.importorskip(lib)
+    srv = serve("echo:app", "--protocol", "uwsgi", "-k", worker_class, "--threads", "2")
+    r = uwsgi(srv.addr, [("REQUEST_METHOD", "POST"), ("PATH_INFO", "/k"), ("CONTENT_LENGTH", "3"),
+                         ("HTTP_HOST", "h")], body=b"abc")
+    assert r.status == 200, r.body[:300]
+    env = r.json()
+    assert env["PATH_INFO"] == "/k" and env["__body_len"] == 3
