@@ -362,6 +362,8 @@ def test_uwsgi_every_worker_class(serve, worker_class):
         pytest.importorskip(lib)
     if worker_class == "eventlet" and harness.is_gunicorn():
         pytest.skip("Gunicorn 27 no longer ships the eventlet worker")
+    if worker_class == "tornado" and harness.is_gunicorn():
+        pytest.skip("Gunicorn's tornado worker serves tornado's own HTTP/1 and ignores protocol")
     srv = serve("echo:app", "--protocol", "uwsgi", "-k", worker_class, "--threads", "2")
     r = uwsgi(srv.addr, [("REQUEST_METHOD", "POST"), ("PATH_INFO", "/k"), ("CONTENT_LENGTH", "3"),
                          ("HTTP_HOST", "h")], body=b"abc")
