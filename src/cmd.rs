@@ -52,9 +52,7 @@ fn preflight(py: Python<'_>, cfg: &Config) -> Result<String, String> {
                     new code would never be loaded; drop one of them"
             .into());
     }
-    let Some(uri) = cfg.str(Key::WsgiApp).filter(|s| !s.is_empty()) else {
-        return Err("No application module specified.".into());
-    };
+    let uri = app_uri(py, cfg)?;
     prepare_process(py, cfg)?;
     // Import what workers run in Python now, in the master: it is shared copy-on-write, and a
     // worker that drops privileges (-u/-g) may no longer be able to read the interpreter's
@@ -62,7 +60,24 @@ fn preflight(py: Python<'_>, cfg: &Config) -> Result<String, String> {
     for module in ["ferrocorn._app", "ferrocorn._hooks"] {
         py.import(module).map_err(|e| format!("cannot import {module}: {e}"))?;
     }
-    Ok(uri.to_string())
+    Ok(uri)
+}
+
+/// What `ferrocorn._app.load` is given: the `wsgi_app`, or for `--paste` the absolute config
+/// URI behind the prefix `paste:` (no module target can start with `/`). PasteDeploy and the
+/// `raw_paste_global_conf` values are checked here, in the master, so a missing package or a
+/// bad value stops the server at start with a message naming it.
+fn app_uri(py: Python<'_>, cfg: &Config) -> Result<String, String> {
+    let Some(paste) = cfg.str(Key::Paste).filter(|s| !s.is_empty()) else {
+        return match cfg.str(Key::WsgiApp).filter(|s| !s.is_empty()) {
+            Some(uri) => Ok(uri.to_string()),
+            None => Err("No application module specified.".into()),
+        };
+    };
+    let abs = std::path::absolute(paste).map_err(|e| format!("--paste {paste:?}: {e}"))?;
+    let module = py.import("ferrocorn._app").map_err(|e| format!("cannot import ferrocorn._app: {e}"))?;
+    module.call_method1("prepare_paste", (cfg.list(Key::RawPasteGlobalConf).to_vec(),)).map_err(|e| e.value(py).to_string())?;
+    Ok(format!("paste:{}", abs.display()))
 }
 
 /// `--chdir`, `--pythonpath` and `-e/--env`, applied before the app is imported.
@@ -190,7 +205,7 @@ fn serve(py: Python<'_>, cfg: Config, argv: Vec<String>) -> i32 {
             Ok(_) => return Err("the command line no longer describes a server to run".into()),
             Err(e) => return Err(e.to_string()),
         };
-        let uri = cfg.str(Key::WsgiApp).unwrap_or_default().to_string();
+        let uri = app_uri(py, &cfg)?;
         // Gunicorn resets the environment it changed, then applies the new -e values.
         if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
             for entry in cfg.list(Key::RawEnv) {
@@ -231,6 +246,12 @@ fn build_spec(
     let forwarded_allow =
         AllowList::parse(cfg.list(Key::ForwardedAllowIps)).map_err(|e| format!("invalid forwarded_allow_ips: {e}"))?;
     let proxy_allow = AllowList::parse(cfg.list(Key::ProxyAllowIps)).map_err(|e| format!("invalid proxy_allow_ips: {e}"))?;
+    let wire = match cfg.str(Key::Protocol) {
+        Some("uwsgi") => worker::Wire::Uwsgi(
+            AllowList::parse(cfg.list(Key::UwsgiAllowIps)).map_err(|e| format!("invalid uwsgi_allow_ips: {e}"))?,
+        ),
+        _ => worker::Wire::Http,
+    };
     let num_workers = cfg.int_as::<usize>(Key::Workers).max(1);
     let metrics_bind = match cfg.str(Key::MetricsBind).map(sock::parse_bind).transpose() {
         Ok(None) => None,
@@ -289,6 +310,7 @@ fn build_spec(
         io_timeout: timeout,
         max_requests: cfg.int_as(Key::MaxRequests),
         worker_connections: cfg.int_as::<usize>(Key::WorkerConnections).max(1),
+        wire,
         proxy_protocol: worker::ProxyMode::from_setting(cfg.str(Key::ProxyProtocol).unwrap_or("off")),
         proxy_allow,
         forwarded_allow,
@@ -303,7 +325,10 @@ fn build_spec(
         // Beat four times per timeout, so a worker is never judged on a stale beat.
         tick: timeout.map_or(Duration::from_secs(1), |t| (t / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))),
     };
-    let proc_name = cfg.str(Key::ProcName).map(str::to_string).unwrap_or_else(|| uri.clone());
+    // With --paste the processes are named after the ini file (Gunicorn's default_proc_name),
+    // not the internal `paste:` URI.
+    let fallback = if cfg.str(Key::Paste).is_some() { cfg.str(Key::DefaultProcName) } else { None };
+    let proc_name = cfg.str(Key::ProcName).or(fallback).map(str::to_string).unwrap_or_else(|| uri.clone());
     let hooks = Hooks::new(py, cfg, &proc_name, &uri, server).map_err(|e| format!("cannot prepare server hooks: {e}"))?;
     let reload = if cfg.bool(Key::Reload) {
         Some(cfg.list(Key::ReloadExtraFiles).iter().map(std::path::PathBuf::from).collect())
@@ -343,6 +368,7 @@ fn build_spec(
             max_lifetime: cfg.duration(Key::MaxWorkerLifetime).unwrap_or(Duration::ZERO),
             lifetime_jitter: cfg.duration(Key::MaxWorkerLifetimeJitter).unwrap_or(Duration::ZERO),
         },
+        backlog_metric: cfg.bool(Key::EnableBacklogMetric),
     })
 }
 

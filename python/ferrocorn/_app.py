@@ -5,6 +5,8 @@ Accepted forms, as Gunicorn accepts them:
 * ``module`` -- the variable ``application`` in ``module``
 * ``module:name`` -- a variable
 * ``module:factory()`` / ``module:factory('x', debug=True)`` -- a call with literal arguments
+* ``paste:/abs/path.ini[#name]`` -- a PasteDeploy configuration (``--paste``); the core builds
+  this form, which no module target can take since those never start with ``/``
 
 Arguments are parsed with :mod:`ast` and evaluated with ``ast.literal_eval``: nothing in the
 application string is ever executed as code.
@@ -12,8 +14,12 @@ application string is ever executed as code.
 
 import ast
 import importlib
+import os
+import re
 import sys
 import traceback
+
+PASTE_PREFIX = "paste:"
 
 
 class AppLoadError(Exception):
@@ -106,6 +112,55 @@ def import_app(uri):
     return app
 
 
+# `raw_paste_global_conf`, parsed by prepare_paste() in the master before any worker is forked.
+_paste_global_conf = None
+
+
+def _paste_deploy():
+    try:
+        from paste.deploy import loadapp
+    except ImportError as exc:
+        raise AppImportError(
+            "--paste needs the PasteDeploy package, which cannot be imported (%s); "
+            "install it with: pip install PasteDeploy" % exc
+        ) from None
+    return loadapp
+
+
+def prepare_paste(raw_global_conf):
+    """Checks that PasteDeploy is importable and parses ``raw_paste_global_conf``
+    (``KEY=VALUE``, ``\\=`` for a literal ``=``); called by the core in the master."""
+    global _paste_global_conf
+    _paste_deploy()
+    conf = {}
+    for entry in raw_global_conf:
+        parts = re.split(r"(?<!\\)=", entry, maxsplit=1)
+        if len(parts) != 2:
+            raise AppLoadError("raw_paste_global_conf (--paste-global): %r is not KEY=VALUE" % entry)
+        key, value = (p.replace("\\=", "=") for p in parts)
+        conf[key] = value
+    _paste_global_conf = conf
+
+
+def load_paste(config_uri):
+    """The app a PasteDeploy file describes, loaded as Gunicorn loads it (relative to the
+    working directory, with the ``raw_paste_global_conf`` values as global conf)."""
+    loadapp = _paste_deploy()
+    if ":" not in config_uri:
+        config_uri = "config:" + config_uri
+    try:
+        app = loadapp(config_uri, relative_to=os.getcwd(), global_conf=_paste_global_conf)
+    except BaseException:
+        raise AppLoadError(
+            "Failed to load the PasteDeploy application %r:\n%s" % (config_uri, traceback.format_exc().rstrip())
+        ) from None
+    if not callable(app):
+        raise AppLoadError("The PasteDeploy application from %r is not callable: %r" % (config_uri, app))
+    return app
+
+
 def load(uri):
     """Entry point used by the Rust core: returns the app or raises AppLoadError."""
+    if uri.startswith(PASTE_PREFIX + "/"):
+        return load_paste(uri[len(PASTE_PREFIX):])
     return import_app(uri)

@@ -3,6 +3,7 @@
 
 pub use crate::metrics::prometheus::Readiness;
 use crate::metrics::prometheus::{self, Endpoint, Exited, WorkerRow};
+use crate::sock::{Listener, ListenerKind};
 use crate::sys::SharedSlots;
 use crate::worker::MAX_WORKER_SLOTS;
 use crate::worker::stats::{self, WorkerStats};
@@ -14,13 +15,15 @@ pub struct Metrics {
     endpoint: Option<Endpoint>,
     table: Arc<SharedSlots>,
     exited: Exited,
+    /// The last listen backlog measured (`enable_backlog_metric`), for the gauge.
+    backlog: Option<u64>,
 }
 
 impl Metrics {
     /// The counter table; made before any worker is forked, so every worker has its counters
     /// even when the endpoint itself opens later.
     pub fn new() -> std::io::Result<Metrics> {
-        Ok(Metrics { endpoint: None, table: stats::new_table(MAX_WORKER_SLOTS)?, exited: Exited::default() })
+        Ok(Metrics { endpoint: None, table: stats::new_table(MAX_WORKER_SLOTS)?, exited: Exited::default(), backlog: None })
     }
 
     pub fn is_open(&self) -> bool {
@@ -58,12 +61,17 @@ impl Metrics {
         let Some(endpoint) = &mut self.endpoint else { return };
         let table = self.table.clone();
         let exited = self.exited;
+        let backlog = self.backlog;
         endpoint.serve(now_ms, ready, move || {
             let mut rows: Vec<WorkerRow> = workers
                 .map(|(pid, age, slot)| WorkerRow { pid, age, stats: WorkerStats::new(table.clone(), slot).snapshot() })
                 .collect();
             rows.sort_by_key(|r| r.age);
-            prometheus::render(&rows, exited)
+            let mut text = prometheus::render(&rows, exited);
+            if let Some(n) = backlog {
+                prometheus::render_backlog(&mut text, n);
+            }
+            text
         });
     }
 }
@@ -79,5 +87,23 @@ impl super::Arbiter {
             w.generation != super::RETIRING && crate::worker::heartbeat::Heartbeat::new(self.slots.clone(), w.slot).booted()
         });
         if serving { Readiness::Ready } else { Readiness::NotReady("no worker has booted") }
+    }
+}
+
+/// `enable_backlog_metric`, once per turn of the master's loop as in Gunicorn: the connections
+/// queued on all TCP listeners, as the statsd histogram, a debug line, and the Prometheus
+/// gauge. Nothing is reported when no listener can say (unix sockets only, or not Linux).
+pub fn report_backlog(listeners: &[Listener], metrics: Option<&mut Metrics>) {
+    let queued: Option<u64> = listeners
+        .iter()
+        .filter(|l| matches!(l.kind(), ListenerKind::Tcp(_)))
+        .filter_map(|l| crate::metrics::backlog::queued(l.raw_fd()))
+        .map(u64::from)
+        .reduce(u64::saturating_add);
+    let Some(queued) = queued else { return };
+    crate::log_debug!("socket backlog: {queued}");
+    crate::metrics::backlog(queued);
+    if let Some(m) = metrics {
+        m.backlog = Some(queued);
     }
 }

@@ -74,6 +74,8 @@ pub struct MasterSpec {
     pub config_snapshot: serde_json::Value,
     /// `max_worker_rss` and `max_worker_lifetime`, with their jitter.
     pub recycle: RecycleSpec,
+    /// `enable_backlog_metric`.
+    pub backlog_metric: bool,
 }
 
 /// Re-reads the configuration (HUP). The preloaded app, if any, is kept by the closure.
@@ -232,6 +234,9 @@ impl Arbiter {
                 return Outcome::Worker(code);
             }
             crate::metrics::workers(self.workers.len());
+            if self.spec.backlog_metric {
+                metrics::report_backlog(&self.listeners, self.metrics.as_mut());
+            }
             // Under --reload (a development setting) poll faster, so a booted generation
             // replaces the old one without a visible overlap.
             let tick = if self.spec.reload.is_some() { 200 } else { 1000 };

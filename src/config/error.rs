@@ -48,6 +48,8 @@ pub enum ConfigError {
     /// `GUNICORN_CMD_ARGS` could not be split like a shell would (an unclosed quote).
     EnvArgsSyntax(String),
     ConfigNotFound(String),
+    /// The `--paste` configuration file does not exist.
+    PasteNotFound(String),
     /// The config file is not valid Python.
     ConfigSyntax {
         file: String,
@@ -88,6 +90,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "Error: GUNICORN_CMD_ARGS cannot be split into arguments (unbalanced quotes?): {v:?}")
             }
             ConfigError::ConfigNotFound(p) => write!(f, "Error: config file {p:?} doesn't exist"),
+            ConfigError::PasteNotFound(p) => write!(f, "Error: PasteDeploy configuration file {p:?} not found (--paste)"),
             ConfigError::ConfigSyntax { file, line, message } => match line {
                 Some(n) => write!(f, "Error: syntax error in config file {file}, line {n}: {message}"),
                 None => write!(f, "Error: syntax error in config file {file}: {message}"),

@@ -228,6 +228,10 @@ pub fn load_with(py: Python<'_>, argv: &[String], env: &Env) -> Result<Command, 
         defaults[Key::DefaultProcName as usize] = Value::Str(app.clone());
     }
 
+    if let Some(Value::Str(paste)) = cli.layer.get(Key::Paste) {
+        paste_defaults(&mut defaults, paste)?;
+    }
+
     let location = [&cli.layer, &env_args.layer].into_iter().find_map(|l| match l.get(Key::Config) {
         Some(Value::Str(p)) => Some(p.clone()),
         _ => None,
@@ -263,6 +267,22 @@ pub fn load_with(py: Python<'_>, argv: &[String], env: &Env) -> Result<Command, 
         return Ok(Command::Check(cfg));
     }
     Ok(Command::Run(cfg))
+}
+
+/// `--paste FILE[#NAME]` on the command line, as Gunicorn reads it: the file must exist; it
+/// names the processes, and is the logging configuration when it has a `[loggers]` section.
+/// Both are defaults, so a config file or flag still overrides them.
+fn paste_defaults(defaults: &mut [Value], paste: &str) -> Result<(), ConfigError> {
+    let file = paste.split('#').next().unwrap_or(paste);
+    let not_found = || ConfigError::PasteNotFound(file.to_owned());
+    let abs = std::path::absolute(file).map_err(|_| not_found())?;
+    let text = std::fs::read(&abs).map_err(|_| not_found())?;
+    let abs = abs.to_string_lossy().into_owned();
+    defaults[Key::DefaultProcName as usize] = Value::Str(abs.clone());
+    if String::from_utf8_lossy(&text).lines().any(|l| l.trim() == "[loggers]") {
+        defaults[Key::Logconfig as usize] = Value::Str(abs);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

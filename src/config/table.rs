@@ -540,9 +540,12 @@ settings! {
         "Serve Prometheus metrics at http://ADDRESS/metrics.",
         "`HOST:PORT`. The master answers it itself, aggregating every worker's requests, requests in flight, busy time and resident memory. Not a Gunicorn setting. Read at start; HUP does not move it.";
     EnableBacklogMetric = "enable_backlog_metric", Logging, ["--enable-backlog-metric"], NO_META,
-        True, K::Bool, D::Bool(false), false,
+        True, K::Bool, D::Bool(false), true,
         "Report the listen backlog length as a metric.",
-        "Only on platforms that expose it.";
+        "Connections the kernel has queued on the TCP listeners and no worker has accepted yet, \
+         read once a second by the master (Linux only: `tcp_info`). Sent as the statsd histogram \
+         `gunicorn.backlog` and, with `metrics_bind`, the Prometheus gauge \
+         `ferrocorn_listen_backlog`.";
 
     ProcName = "proc_name", ProcessNaming, ["-n", "--name"], m("STRING"), Store, K::Str, D::None,
         true,
@@ -558,9 +561,13 @@ settings! {
         "Directories to add to the Python path, comma-separated.",
         "They are put in front of `sys.path` before the application is imported.";
     Paste = "paste", ServerMechanics, ["--paste", "--paster"], m("STRING"), Store, K::Str, D::None,
-        false,
+        true,
         "Load a PasteDeploy configuration file instead of an application module.",
-        "The file may select a section with `#name`.";
+        "The file may select a section with `#name` (default `main`). Needs the PasteDeploy \
+         package. Given on the command line, the file must exist, names the processes, and is \
+         also the logging configuration when it has a `[loggers]` section (unless a config file \
+         or flag sets `logconfig`). For `pserve`, `use = egg:ferrocorn#main` in `[server:main]` \
+         runs ferrocorn with that section's settings (`host`/`port` become `bind`).";
 
     OnStarting = "on_starting", ServerHooks, [], NO_META, Store, K::Hook(1), D::None, true,
         "Called in the master just before it starts.",
@@ -626,13 +633,17 @@ settings! {
         "Front-end addresses allowed to send a PROXY protocol header.",
         "A comma-separated list of IP addresses or networks, or `*`.";
     Protocol = "protocol", ServerMechanics, ["--protocol"], m("STRING"), Store,
-        K::Choice(&["http", "uwsgi"]), D::Str("http"), false,
+        K::Choice(&["http", "uwsgi"]), D::Str("http"), true,
         "The wire protocol spoken on the listening sockets.",
-        "`http`, or `uwsgi` behind a front end speaking the uwsgi binary protocol.";
+        "`http`, or `uwsgi` behind a front end speaking the uwsgi binary protocol (nginx's \
+         `uwsgi_pass` with `include uwsgi_params;`). Responses go back as HTTP/1 without chunking. \
+         The packet's vars are held to the HTTP/1 limits; `REMOTE_ADDR`/`REMOTE_PORT` and the \
+         scheme (`UWSGI_SCHEME`, `HTTPS`) are taken from them. See `docs/differences.md`.";
     UwsgiAllowIps = "uwsgi_allow_ips", ServerMechanics, ["--uwsgi-allow-from"], NO_META, Store,
-        K::AddrList, D::Str("127.0.0.1,::1"), false,
+        K::AddrList, D::Str("127.0.0.1,::1"), true,
         "Front-end addresses allowed to speak the uwsgi protocol.",
-        "A comma-separated list of IP addresses or networks, or `*`.";
+        "A comma-separated list of IP addresses or networks, or `*`. Other TCP peers get 403 \
+         as soon as they connect; unix-socket peers are always allowed.";
 
     Keyfile = "keyfile", Ssl, ["--keyfile"], m("FILE"), Store, K::Str, D::None, true,
         "The TLS private key file.",
@@ -701,9 +712,10 @@ settings! {
         "Counted after decompression.";
 
     RawPasteGlobalConf = "raw_paste_global_conf", ServerMechanics, ["--paste-global"], m("CONF"),
-        Append, K::List, D::List(&[]), false,
+        Append, K::List, D::List(&[]), true,
         "A `KEY=VALUE` global passed to a PasteDeploy configuration.",
-        "Repeat the flag for several values.";
+        "Repeat the flag for several values; `\\=` is a literal `=`. The values reach the ini \
+         file as `%(KEY)s` and the app factory's `global_config`.";
     PermitObsoleteFolding = "permit_obsolete_folding", ServerMechanics,
         ["--permit-obsolete-folding"], NO_META, True, K::Bool, D::Bool(false), true,
         "Accept header values continued on the next line.",

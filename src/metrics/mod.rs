@@ -1,10 +1,11 @@
 //! Metrics: statsd with Gunicorn's names (`gunicorn.requests`, `gunicorn.request.duration`,
-//! `gunicorn.request.status.NNN`, `gunicorn.workers`, `gunicorn.log.*`).
+//! `gunicorn.request.status.NNN`, `gunicorn.workers`, `gunicorn.log.*`, `gunicorn.backlog`).
 //!
 //! The client is installed once in the master before any fork and is never replaced, so the
 //! hot path reads it without a lock; when `statsd_host` is unset every call is one load and a
 //! branch.
 
+pub mod backlog;
 pub mod prometheus;
 pub mod statsd;
 
@@ -65,4 +66,11 @@ pub fn workers(count: usize) {
     if LAST.swap(count, Ordering::Relaxed) != count {
         s.gauge("gunicorn.workers", count);
     }
+}
+
+/// The listen backlog (`enable_backlog_metric`): Gunicorn sends it on every turn of the
+/// master's loop as the `gunicorn.backlog` histogram.
+pub fn backlog(queued: u64) {
+    let Some(s) = statsd() else { return };
+    s.histogram("gunicorn.backlog", queued);
 }

@@ -260,6 +260,13 @@ pub fn render(workers: &[WorkerRow], exited: Exited) -> String {
     out
 }
 
+/// The listen backlog gauge, appended to [`render`]'s text when `enable_backlog_metric` is on.
+pub fn render_backlog(out: &mut String, queued: u64) {
+    let name = "ferrocorn_listen_backlog";
+    let help = "Connections queued on the listening TCP sockets, not yet accepted by a worker.";
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {queued}");
+}
+
 fn seconds(us: u64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }

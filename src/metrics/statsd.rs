@@ -135,6 +135,10 @@ impl Statsd {
         self.send(name, format_args!("{value}"), "g");
     }
 
+    pub fn histogram(&self, name: &str, value: u64) {
+        self.send(name, format_args!("{value}"), "h");
+    }
+
     /// A timer in milliseconds, written like Python's `str(float)` (`12.0`, `0.512`).
     pub fn timer_ms(&self, name: &str, micros: u64) {
         self.send(name, format_args!("{}", PyFloatMs(micros)), "ms");

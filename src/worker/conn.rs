@@ -13,9 +13,7 @@ use crate::wsgi::{
 };
 use crate::{log_debug, log_error, log_exception};
 use ferrocorn_http::response;
-use ferrocorn_http::{
-    Framing, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version, parse_proxy_header, parse_request_head,
-};
+use ferrocorn_http::{Framing, HttpError, ParseOptions, Parsed, ProxyParsed, RequestHead, Version, parse_proxy_header};
 use pyo3::prelude::*;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -49,6 +47,11 @@ where
     };
     // Only trusted forwarders may pass `forwarder_headers` (SCRIPT_NAME, ...) through.
     let parse = if forwarder_trusted { &sh.settings.parse_trusted } else { &sh.settings.parse };
+    if let Err(e) = super::uwsgi::admit(&sh.settings.wire, &conn.peer) {
+        log_debug!("uwsgi request from {} refused: not in uwsgi_allow_ips", peer_text(&conn.peer));
+        refuse(&mut stream, &e).await;
+        return;
+    }
     let mode = sh.settings.proxy_protocol;
     if mode != ProxyMode::Off {
         match read_proxy_header(&mut stream, &mut buf, &sh).await {
@@ -76,9 +79,10 @@ where
     // `gunicorn.socket`, made on the connection's first request that reaches the app and
     // shared by the rest: a dup and a socket object per request would cost the hello path.
     let client_socket = SocketRelease(Arc::default(), sh.clone());
+    let socket = super::uwsgi::Socket::of(&conn);
     let mut first = true;
     loop {
-        let head = match wait_for_head(&mut stream, &mut buf, &sh, parse, first).await {
+        let head = match wait_for_head(&mut stream, &mut buf, &sh, parse, first, &mut conn, &socket).await {
             HeadWait::Head(h) => h,
             HeadWait::Closed => return,
             HeadWait::Refused(e) => {
@@ -189,13 +193,15 @@ async fn wait_for_head<S: AsyncRead + Unpin>(
     sh: &Shared,
     parse: &ParseOptions,
     first: bool,
+    conn: &mut ConnInfo,
+    socket: &super::uwsgi::Socket,
 ) -> HeadWait {
     // The whole head must arrive within `timeout` of its first byte (or of accept): a per-read
     // deadline alone lets a client dribble a byte at a time forever (slowloris).
     let mut head_deadline: Option<tokio::time::Instant> = None;
     loop {
         if !buf.is_empty() {
-            match parse_request_head(buf, parse) {
+            match super::uwsgi::parse_head(buf, parse, &sh.settings.wire, conn, socket) {
                 Ok(Parsed::Complete { head, consumed }) => {
                     buf.drain(..consumed);
                     return HeadWait::Head(head);

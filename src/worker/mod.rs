@@ -15,7 +15,9 @@ pub mod sink;
 pub mod stats;
 mod stuck;
 pub mod tornado;
+mod uwsgi;
 pub mod writer;
+pub use uwsgi::Wire;
 
 use crate::hooks::{Hook, Hooks};
 use crate::log::AccessLog;
@@ -49,6 +51,8 @@ pub struct WorkerSettings {
     pub max_requests: u64,
     /// Open connections per worker before accepting pauses.
     pub worker_connections: usize,
+    /// `protocol` (with `uwsgi_allow_ips`): what the listeners speak.
+    pub wire: uwsgi::Wire,
     pub proxy_protocol: ProxyMode,
     /// Peers allowed to send a PROXY header (`proxy_allow_ips`).
     pub proxy_allow: crate::wsgi::AllowList,

@@ -85,6 +85,14 @@ pub enum HttpError {
     InvalidProxyHeader,
     /// A PROXY header from a peer outside `proxy_allow_ips` (Gunicorn's ForbiddenProxyRequest).
     ForbiddenProxyRequest,
+
+    // --- uwsgi binary protocol ---
+    /// A uwsgi packet whose vars block is truncated or inconsistent with its declared size.
+    InvalidUwsgiPacket,
+    /// A uwsgi packet whose `modifier1` is not 0 (a WSGI request); Gunicorn answers 501.
+    UnsupportedUwsgiModifier,
+    /// A uwsgi packet from a TCP peer outside `uwsgi_allow_ips` (403, as in Gunicorn).
+    ForbiddenUwsgiRequest,
 }
 
 impl HttpError {
@@ -102,7 +110,8 @@ impl HttpError {
             // RFC 9110 section 15.6.6.
             UnsupportedVersion => 505,
             // Gunicorn answers an untrusted PROXY header with 403.
-            ForbiddenProxyRequest => 403,
+            ForbiddenProxyRequest | ForbiddenUwsgiRequest => 403,
+            UnsupportedUwsgiModifier => 501,
             InvalidRequestLine
             | InvalidMethod
             | InvalidTarget
@@ -127,7 +136,8 @@ impl HttpError {
             | InvalidTrailer
             | ForbiddenTrailer
             | InvalidProxyLine
-            | InvalidProxyHeader => 400,
+            | InvalidProxyHeader
+            | InvalidUwsgiPacket => 400,
         }
     }
 }
@@ -168,6 +178,9 @@ impl fmt::Display for HttpError {
             InvalidProxyLine => "invalid PROXY protocol v1 line",
             InvalidProxyHeader => "invalid PROXY protocol v2 header",
             ForbiddenProxyRequest => "PROXY protocol header from a peer not in proxy_allow_ips",
+            InvalidUwsgiPacket => "malformed uwsgi packet",
+            UnsupportedUwsgiModifier => "unsupported uwsgi modifier1 (only 0, a WSGI request, is served)",
+            ForbiddenUwsgiRequest => "uwsgi request from a peer not in uwsgi_allow_ips",
         };
         f.write_str(msg)
     }

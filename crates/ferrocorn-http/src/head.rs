@@ -140,15 +140,15 @@ const UNLIMITED_LINE_CAP: usize = 64 * 1024;
 const UNLIMITED_HEAD_CAP: usize = 1024 * 1024;
 
 /// The effective limits after Gunicorn's mapping of 0 and out-of-range values.
-struct Limits {
-    line: usize,
-    fields: usize,
-    field_size: usize,
+pub(crate) struct Limits {
+    pub(crate) line: usize,
+    pub(crate) fields: usize,
+    pub(crate) field_size: usize,
     head: usize,
 }
 
 impl Limits {
-    fn new(o: &ParseOptions) -> Self {
+    pub(crate) fn new(o: &ParseOptions) -> Self {
         let any_zero = o.limit_request_line == 0 || o.limit_request_fields == 0 || o.limit_request_field_size == 0;
         Limits {
             line: if o.limit_request_line == 0 { UNLIMITED_LINE_CAP } else { o.limit_request_line },
@@ -304,21 +304,7 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
     let sp2 = memchr::memchr(b' ', rest).ok_or(HttpError::InvalidRequestLine)?;
     let (method, target, version) = (&line[..sp1], &rest[..sp2], &rest[sp2 + 1..]);
 
-    // RFC 9110 section 9.1: a method is a token. Gunicorn also refuses, unless
-    // `permit_unconventional_http_method` is set, methods with lowercase letters or '#', and
-    // methods shorter than 3 or longer than 20 bytes: no registered method looks like that,
-    // and such lines are more often garbage or attacks than real requests.
-    if !opts.permit_unconventional_http_method
-        && (!(3..=20).contains(&method.len()) || method.iter().any(|&b| b.is_ascii_lowercase() || b == b'#'))
-    {
-        return Err(HttpError::InvalidMethod);
-    }
-    if !is_token(method) {
-        return Err(HttpError::InvalidMethod);
-    }
-    let method = std::str::from_utf8(method).map_err(|_| HttpError::InvalidMethod)?;
-    // Methods are case-sensitive (RFC 9110 section 9.1); folding is Gunicorn's opt-in knob.
-    let method: Box<str> = if opts.casefold_http_method { method.to_ascii_uppercase().into() } else { method.into() };
+    let method = parse_method(method, opts)?;
 
     if target.is_empty() {
         return Err(HttpError::InvalidRequestLine);
@@ -338,6 +324,25 @@ fn parse_request_line(line: &[u8], opts: &ParseOptions) -> Result<RequestHead, H
         keep_alive: version == Version::Http11,
         expect_continue: false,
     })
+}
+
+/// Checks a method and applies `casefold_http_method`; shared with the uwsgi parser.
+pub(crate) fn parse_method(method: &[u8], opts: &ParseOptions) -> Result<Box<str>, HttpError> {
+    // RFC 9110 section 9.1: a method is a token. Gunicorn also refuses, unless
+    // `permit_unconventional_http_method` is set, methods with lowercase letters or '#', and
+    // methods shorter than 3 or longer than 20 bytes: no registered method looks like that,
+    // and such lines are more often garbage or attacks than real requests.
+    if !opts.permit_unconventional_http_method
+        && (!(3..=20).contains(&method.len()) || method.iter().any(|&b| b.is_ascii_lowercase() || b == b'#'))
+    {
+        return Err(HttpError::InvalidMethod);
+    }
+    if !is_token(method) {
+        return Err(HttpError::InvalidMethod);
+    }
+    let method = std::str::from_utf8(method).map_err(|_| HttpError::InvalidMethod)?;
+    // Methods are case-sensitive (RFC 9110 section 9.1); folding is Gunicorn's opt-in knob.
+    Ok(if opts.casefold_http_method { method.to_ascii_uppercase().into() } else { method.into() })
 }
 
 /// `HTTP-version = "HTTP/" DIGIT "." DIGIT` (RFC 9112 section 2.3). The syntax is checked

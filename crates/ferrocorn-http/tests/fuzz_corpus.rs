@@ -109,3 +109,9 @@ fn proxy_corpus_and_mutations() {
     let n = run("proxy", checks::proxy, 0x0f0f_0f0f_1234_4321);
     eprintln!("proxy: {n} executions");
 }
+
+#[test]
+fn uwsgi_corpus_and_mutations() {
+    let n = run("uwsgi", checks::uwsgi, 0x5157_5347_4900_0001);
+    eprintln!("uwsgi: {n} executions");
+}

@@ -4,7 +4,8 @@
 
 use ferrocorn_http::response::{self, BodyFraming, ResponsePlan};
 use ferrocorn_http::{
-    ChunkedDecoder, HeaderMap, HttpError, ParseOptions, Parsed, ProxyParsed, Version, parse_proxy_header, parse_request_head,
+    ChunkedDecoder, HeaderMap, HttpError, ParseOptions, Parsed, ProxyParsed, UwsgiParsed, Version, parse_proxy_header,
+    parse_request_head, parse_uwsgi_request,
 };
 
 fn options(selector: u8) -> ParseOptions {
@@ -159,5 +160,43 @@ pub fn proxy(data: &[u8]) {
             }
         }
         Ok(ProxyParsed::NotProxy) | Ok(ProxyParsed::Partial) | Err(_) => {}
+    }
+}
+
+/// uwsgi packets: the first byte picks the options; never consume past the input; a complete
+/// packet parses the same from exactly its own bytes and no shorter prefix is complete; what
+/// comes out holds no byte that could split a head (CR, LF, NUL) in a name, value or target,
+/// and the body framing agrees with the Content-Length field.
+pub fn uwsgi(data: &[u8]) {
+    let Some((&sel, data)) = data.split_first() else { return };
+    let opts = options(sel);
+    let Ok(UwsgiParsed::Complete { request, consumed }) = parse_uwsgi_request(data, &opts) else { return };
+    assert!(consumed <= data.len());
+    match parse_uwsgi_request(&data[..consumed], &opts) {
+        Ok(UwsgiParsed::Complete { request: again, consumed: c }) => {
+            assert_eq!(c, consumed);
+            assert_eq!(again, request);
+        }
+        other => panic!("re-parsing the consumed bytes gave {other:?}"),
+    }
+    assert!(!matches!(parse_uwsgi_request(&data[..consumed - 1], &opts), Ok(UwsgiParsed::Complete { .. })));
+    let bad = |s: &[u8]| s.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0);
+    let head = &request.head;
+    assert!(!bad(&head.target) && !bad(&head.path) && !bad(&head.query) && !bad(head.method.as_bytes()));
+    assert_eq!(head.version, Version::Http10);
+    assert!(!head.expect_continue);
+    let mut length = None;
+    for h in &head.headers {
+        assert!(!h.name.is_empty() && !bad(&h.name) && !bad(&h.value) && !h.name.contains(&b':'));
+        assert!(!h.name.eq_ignore_ascii_case(b"transfer-encoding"));
+        if h.name.eq_ignore_ascii_case(b"content-length") {
+            assert!(length.is_none(), "two Content-Length fields");
+            length = Some(std::str::from_utf8(&h.value).unwrap().parse::<u64>().unwrap());
+        }
+    }
+    match head.framing {
+        ferrocorn_http::Framing::Length(n) => assert_eq!(length, Some(n)),
+        ferrocorn_http::Framing::None => assert_eq!(length, None),
+        ferrocorn_http::Framing::Chunked => panic!("uwsgi bodies are never chunked"),
     }
 }
