@@ -275,8 +275,13 @@ def _venv_without_gunicorn(tmp_path):
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     import ferrocorn
+    # Only the ferrocorn package itself: where it is installed (site-packages, when the suite
+    # runs against the wheel) gunicorn may sit right beside it.
+    only = tmp_path / "only-ferrocorn"
+    only.mkdir()
+    os.symlink(os.path.dirname(os.path.abspath(ferrocorn.__file__)), str(only / "ferrocorn"))
     with open(os.path.join(site, "ferrocorn-src.pth"), "w") as f:
-        f.write(os.path.dirname(os.path.dirname(os.path.abspath(ferrocorn.__file__))) + "\n")
+        f.write(str(only) + "\n")
     probe = subprocess.run([str(py), "-c", "import importlib.util as u; print(u.find_spec('gunicorn'))"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "None", "gunicorn is importable in the bare venv"
