@@ -24,7 +24,8 @@ def start(serve, klass):
 def stalled_reader(addr, path):
     """A connection that asks for `path`, reads the response head, then reads nothing more.
     Its receive buffer is made small before connecting, so the server's writes back up after
-    a few MiB (the loopback's send buffer) and stay backed up."""
+    a few MiB (the loopback's send buffer) and stay backed up. Returns the socket and what
+    was read past the head."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(5)
@@ -36,14 +37,14 @@ def stalled_reader(addr, path):
         assert data, "closed before the response head"
         got += data
     assert got.startswith(b"HTTP/1.1 200"), got[:100]
-    return s
+    return s, got.split(b"\r\n\r\n", 1)[1]
 
 
 @pytest.mark.parametrize("klass", GREEN)
 def test_a_client_that_stops_reading_does_not_stall_the_worker(serve, klass):
     srv = start(serve, klass)
     # 16 MiB in 64 KiB pieces: far more than the socket buffers hold.
-    stuck = stalled_reader(srv.addr, "/stream?n=256&size=65536")
+    stuck, _ = stalled_reader(srv.addr, "/stream?n=256&size=65536")
     try:
         time.sleep(0.5)  # let the buffers fill, so the app is parked in write()
         for _ in range(3):
@@ -100,7 +101,7 @@ def test_early_hints_then_the_response(serve, klass):
 def test_the_librarys_timeout_interrupts_a_stalled_write(serve, klass, tmp_path):
     srv = start(serve, klass)
     out = tmp_path / "outcome"
-    stuck = stalled_reader(srv.addr, "/write-timeout?lib=%s&s=0.5&out=%s" % (klass, out))
+    stuck, _ = stalled_reader(srv.addr, "/write-timeout?lib=%s&s=0.5&out=%s" % (klass, out))
     try:
         # The app's own 0.5 s timeout fires while write() waits, as that library's exception
         # (not an OSError, not after the 30 s io timeout).
@@ -110,3 +111,31 @@ def test_the_librarys_timeout_interrupts_a_stalled_write(serve, klass, tmp_path)
         assert request(srv.addr, b"GET / HTTP/1.0\r\n\r\n", timeout=5).status == 200
     finally:
         stuck.close()
+
+
+@pytest.mark.beyond_gunicorn  # Gunicorn's greenlets write the socket themselves, interleaved
+@pytest.mark.parametrize("klass", GREEN)
+def test_an_abandoned_write_still_goes_out_in_order(serve, klass, tmp_path):
+    srv = start(serve, klass)
+    out = tmp_path / "outcome"
+    big = 8 << 20
+    s, body = stalled_reader(srv.addr, "/abandoned-write?lib=%s&big=%d&out=%s" % (klass, big, out))
+    with s:
+        wait_for(lambda: out.exists() and out.read_text(), timeout=5, what="the app's Timeouts")
+        assert out.read_text() == " ".join(["Timeout"] * 8)
+        time.sleep(0.2)  # the app has returned: its step is over before the client reads
+        s.settimeout(10)
+        while not body.endswith(b"0\r\n\r\n"):
+            data = s.recv(1 << 20)
+            assert data, "closed before the end of the response"
+            body += data
+    # Chunked: strip the framing, keep the data.
+    data, rest = b"", body
+    while True:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        data, rest = data + rest[:size], rest[size + 2:]
+    # Each abandoned piece goes out whole, in order, before the app's last piece: none lost.
+    assert data == b"x" * big + b"01234567TAIL"

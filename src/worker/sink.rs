@@ -303,26 +303,40 @@ impl<'s, S: AsyncWrite + DirectIo + Unpin> Outlet<'s, S> {
         };
         let mut step = std::pin::pin!(sh.executor.run(lane, f));
         loop {
-            tokio::select! {
-                r = &mut step => return r,
+            let op = tokio::select! {
+                r = &mut step => {
+                    // What was queued before the step ended goes out before anything the engine
+                    // sends next: a write whose wait the app gave up (its greenlet library's
+                    // Timeout), or one from another of the app's threads.
+                    loop {
+                        let queued = ops.lock().ops.pop_front();
+                        let Some(op) = queued else { break };
+                        self.serve(sh, &cx, op, timeout).await;
+                    }
+                    return r;
+                }
                 _ = ops.wake.notified() => {
                     let Some(op) = ops.lock().ops.pop_front() else { continue };
                     // More may be queued (several app threads writing): look again next turn.
                     if !ops.lock().ops.is_empty() {
                         ops.wake.notify_one();
                     }
-                    let stream = &mut *self.stream;
-                    let result = match op.kind {
-                        OpKind::Interim(block) => send_async(&mut self.progress, &cx, stream, Op::Interim(&block), timeout).await,
-                        OpKind::Body(start, data) => {
-                            send_async(&mut self.progress, &cx, stream, Op::Body(start, &data), timeout).await
-                        }
-                    };
-                    sh.heartbeat.beat();
-                    let _ = op.reply.send(result);
+                    op
                 }
-            }
+            };
+            self.serve(sh, &cx, op, timeout).await;
         }
+    }
+
+    /// Writes one op from the app and answers it.
+    async fn serve(&mut self, sh: &Shared, cx: &WriteContext<'_>, op: WriteOp, timeout: Option<Duration>) {
+        let stream = &mut *self.stream;
+        let result = match op.kind {
+            OpKind::Interim(block) => send_async(&mut self.progress, cx, stream, Op::Interim(&block), timeout).await,
+            OpKind::Body(start, data) => send_async(&mut self.progress, cx, stream, Op::Body(start, &data), timeout).await,
+        };
+        sh.heartbeat.beat();
+        let _ = op.reply.send(result);
     }
 }
 

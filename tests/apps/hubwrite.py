@@ -45,5 +45,25 @@ def app(environ, start_response):
                 f.write(outcome)
         return []
 
+    if path == "/abandoned-write":
+        # Another greenlet's write() backs up behind a client that does not read; this one's
+        # write()s queue behind it and each gives up on the library's Timeout; then the app
+        # returns its last piece at once. Nothing given to write() may come after that piece.
+        lib = importlib.import_module(q["lib"])
+        write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        lib.spawn(write, b"x" * int(q["big"]))
+        lib.sleep(0.2)
+        outcome = []
+        for i in range(8):
+            try:
+                with lib.Timeout(0.05):
+                    write(b"%d" % i)
+                outcome.append("written")
+            except lib.Timeout:
+                outcome.append("Timeout")
+        with open(q["out"], "w") as f:
+            f.write(" ".join(outcome))
+        return [b"TAIL"]
+
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"not found"]
