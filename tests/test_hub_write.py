@@ -1,8 +1,10 @@
 """write() and wsgi.early_hints in the greenlet classes wait cooperatively: a greenlet whose
 client reads slowly (or not at all) waits on its own, and the hub keeps serving every other
 request of the worker, as a gevent socket's sendall does in Gunicorn's gevent worker."""
-import os
+import array
+import fcntl
 import socket
+import termios
 import time
 
 import pytest
@@ -40,13 +42,32 @@ def stalled_reader(addr, path):
     return s, got.split(b"\r\n\r\n", 1)[1]
 
 
+def backed_up(s, timeout=5):
+    """Waits until the bytes queued for `s` stop growing: its buffer is full and the server's
+    writes are stuck behind it."""
+    def queued():
+        n = array.array("i", [0])
+        fcntl.ioctl(s.fileno(), termios.FIONREAD, n)
+        return n[0]
+
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = queued()
+        if now > 0 and now == last:
+            return
+        last = now
+    raise AssertionError("the server kept sending to a client that does not read")
+
+
 @pytest.mark.parametrize("klass", GREEN)
 def test_a_client_that_stops_reading_does_not_stall_the_worker(serve, klass):
     srv = start(serve, klass)
     # 16 MiB in 64 KiB pieces: far more than the socket buffers hold.
     stuck, _ = stalled_reader(srv.addr, "/stream?n=256&size=65536")
     try:
-        time.sleep(0.5)  # let the buffers fill, so the app is parked in write()
+        backed_up(stuck)  # the app is parked in write()
         for _ in range(3):
             t0 = time.monotonic()
             r = request(srv.addr, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=5)
