@@ -13,9 +13,18 @@
 //! (spawned on the lane's first job, ended by [`Message::LaneDone`]), so a request keeps its
 //! greenlet, and its greenlet-local state, from the app call to the last body chunk. Lane 0 is
 //! the driver itself: short jobs that must not wait behind the app (the liveness ping).
+//!
+//! The way back works the same way. A greenlet that must wait for the engine (write() waits
+//! until its bytes are written) gets a one-shot [`Waiter`]: it blocks on a queue of its
+//! library (`get`, which yields to the hub), and the engine, when done, queues a driver-lane job
+//! that puts into that queue. So a slow client holds only its own greenlet, no extra file
+//! descriptor is needed, and nothing is paid until a greenlet actually waits. The driver
+//! enables this with `inbox.cooperate(make_queue)`; tornado does not (its WSGI app runs inside
+//! a loop callback, which cannot yield), so waits there stay blocking.
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -129,6 +138,13 @@ impl HubInbox {
         self.inner.wake_read.as_raw_fd()
     }
 
+    /// Lets greenlets on this thread wait for the engine cooperatively: `make_queue()` must
+    /// return a queue of the loop's library whose `get()` yields until something is `put`.
+    fn cooperate(&self, make_queue: Bound<'_, PyAny>) {
+        let coop = Cooperation { inbox: self.inner.clone(), make_queue: make_queue.unbind() };
+        COOPERATION.with(|c| *c.borrow_mut() = Some(coop));
+    }
+
     /// Takes the queued work as `(lane, job)` pairs, `job` being `None` when the lane is
     /// done; returns `None` when the engine has finished and the driver should return.
     fn take<'py>(&self, py: Python<'py>) -> PyResult<Option<Vec<Bound<'py, PyTuple>>>> {
@@ -142,6 +158,74 @@ impl HubInbox {
             out.push(PyTuple::new(py, [lane.into_pyobject(py)?.into_any(), job.into_pyobject(py)?.into_any()])?);
         }
         Ok(Some(out))
+    }
+}
+
+/// How greenlets on this thread wait for the engine: set by the driver of a greenlet class
+/// for the life of its loop, on the thread that runs it. Other threads (gthread's, or a
+/// real thread a gevent app starts) have none and block as threads do.
+struct Cooperation {
+    inbox: Arc<Inbox>,
+    make_queue: Py<PyAny>,
+}
+
+thread_local! {
+    static COOPERATION: RefCell<Option<Cooperation>> = const { RefCell::new(None) };
+}
+
+/// A greenlet's side of one wait: [`Waiter::wait`] yields to the hub until the matching
+/// [`Wake`] is dropped.
+pub struct Waiter {
+    queue: Py<PyAny>,
+}
+
+impl Waiter {
+    /// A waiter and its wake-up when this thread runs a greenlet hub, `None` elsewhere.
+    pub fn here(py: Python<'_>) -> PyResult<Option<(Waiter, Wake)>> {
+        let Some((inbox, make_queue)) =
+            COOPERATION.with(|c| c.borrow().as_ref().map(|c| (c.inbox.clone(), c.make_queue.clone_ref(py))))
+        else {
+            return Ok(None);
+        };
+        let queue = make_queue.call0(py)?;
+        let wake = Wake { inbox, queue: Some(queue.clone_ref(py)) };
+        Ok(Some((Waiter { queue }, wake)))
+    }
+
+    /// Yields to the hub until woken. An exception thrown into the greenlet meanwhile (its
+    /// library's Timeout, GreenletExit on kill) comes back as is.
+    pub fn wait(self, py: Python<'_>) -> PyResult<()> {
+        self.queue.call_method0(py, "get").map(drop)
+    }
+}
+
+/// Wakes its [`Waiter`] when dropped, from any thread and without the GIL: whatever ends the
+/// wait (done, or dropped unserved), the greenlet is never left waiting.
+pub struct Wake {
+    inbox: Arc<Inbox>,
+    queue: Option<Py<PyAny>>,
+}
+
+impl Wake {
+    /// For a wait that never started: nothing to wake.
+    pub fn disarm(mut self, py: Python<'_>) {
+        if let Some(q) = self.queue.take() {
+            q.drop_ref(py);
+        }
+    }
+}
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        if let Some(queue) = self.queue.take() {
+            // The driver runs this on the loop thread; `put` on an unbounded queue never blocks.
+            let job: Job = Box::new(move |py| {
+                if let Err(e) = queue.call_method1(py, "put", (true,)) {
+                    e.write_unraisable(py, None);
+                }
+            });
+            self.inbox.push(Message::Run { lane: DRIVER_LANE, job });
+        }
     }
 }
 
@@ -167,7 +251,10 @@ impl HubJob {
 /// Returns an error text when the driver stopped on its own (it raised, or returned early).
 pub fn serve(py: Python<'_>, driver: &Bound<'_, PyAny>, inbox: Arc<Inbox>) -> Result<(), String> {
     let handle = Py::new(py, HubInbox { inner: inbox.clone() }).map_err(|e| e.to_string())?;
-    match driver.call_method1("serve", (handle,)) {
+    let served = driver.call_method1("serve", (handle,));
+    // Dropped here, with the GIL: a thread-local's destructor may run too late for Python.
+    drop(COOPERATION.with(|c| c.borrow_mut().take()));
+    match served {
         Ok(_) if inbox.is_closed() => Ok(()),
         Ok(_) => Err("the event loop returned while the worker was still running".into()),
         Err(e) => Err(crate::wsgi::format_exception(py, &e)),
@@ -203,5 +290,60 @@ mod tests {
         inbox.push(Message::LaneDone(1));
         assert_eq!(inbox.take().map(|b| b.len()), Some(1));
         assert!(!readable(&inbox));
+    }
+
+    fn with_cooperation<T>(f: impl FnOnce(Python<'_>, &Arc<Inbox>) -> T) -> T {
+        Python::initialize();
+        Python::attach(|py| {
+            let inbox = Inbox::new().expect("pipe");
+            let make_queue = py.import("queue").and_then(|m| m.getattr("SimpleQueue")).expect("queue.SimpleQueue").unbind();
+            COOPERATION.with(|c| *c.borrow_mut() = Some(Cooperation { inbox: inbox.clone(), make_queue }));
+            let out = f(py, &inbox);
+            drop(COOPERATION.with(|c| c.borrow_mut().take()));
+            out
+        })
+    }
+
+    fn run_all(py: Python<'_>, inbox: &Inbox) -> usize {
+        let batch = inbox.take().expect("open inbox");
+        let n = batch.len();
+        for msg in batch {
+            match msg {
+                Message::Run { lane, job } => {
+                    assert_eq!(lane, DRIVER_LANE, "a wake-up must not wait behind a request's lane");
+                    job(py);
+                }
+                Message::LaneDone(_) => panic!("unexpected LaneDone"),
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn a_wake_dropped_on_another_thread_wakes_the_waiter_through_the_driver() {
+        with_cooperation(|py, inbox| {
+            let (waiter, wake) = Waiter::here(py).expect("make_queue").expect("cooperation is on");
+            // The engine thread drops it without the GIL, as it does after writing.
+            py.detach(|| std::thread::spawn(move || drop(wake)).join().expect("thread"));
+            assert!(readable(inbox), "no wake-up for the driver");
+            assert_eq!(run_all(py, inbox), 1);
+            assert_eq!(waiter.queue.call_method0(py, "qsize").and_then(|n| n.extract::<usize>(py)).ok(), Some(1));
+            waiter.wait(py).expect("the put is there, so get() returns at once");
+        });
+    }
+
+    #[test]
+    fn a_disarmed_wake_queues_nothing() {
+        with_cooperation(|py, inbox| {
+            let (_waiter, wake) = Waiter::here(py).expect("make_queue").expect("cooperation is on");
+            wake.disarm(py);
+            assert!(!readable(inbox));
+        });
+    }
+
+    #[test]
+    fn a_thread_without_a_greenlet_hub_has_no_waiter() {
+        Python::initialize();
+        Python::attach(|py| assert!(Waiter::here(py).expect("no call made").is_none()));
     }
 }

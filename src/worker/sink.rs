@@ -2,15 +2,24 @@
 //!
 //! PEP 3333 wants write() data transmitted (or the call blocked until it can be) before write()
 //! returns. Where the app runs decides how:
-//! - gthread and the hub classes run it on another thread: write() hands the bytes to the
-//!   request's engine task over a channel and waits (GIL released) until the task has written
-//!   them, so memory stays at one piece and a slow client slows the app (backpressure).
+//! - gthread runs it on another thread: write() hands the bytes to the request's engine task
+//!   over a queue and waits (GIL released) until the task has written them, so memory stays at
+//!   one piece and a slow client slows the app (backpressure).
+//! - gevent and eventlet run it in a greenlet on the hub's thread, which a blocking wait would
+//!   stop for every other request of the worker: write() queues the bytes the same way, then
+//!   waits cooperatively (a [`hub::Waiter`]: the greenlet yields to the hub until the engine
+//!   task has written them), as a gevent socket's `sendall` does in Gunicorn's gevent worker.
+//!   The library's own timeouts and kills reach the app inside write() as they would there.
+//! - tornado's WSGI path runs the app in a loop callback, which cannot yield: write() blocks
+//!   the loop until the bytes are written, bounded by the io timeout, as any blocking call in a
+//!   WSGI app on tornado does.
 //! - the sync class runs it on the engine's own thread, inside the task, where the event loop
 //!   cannot run: write() writes the socket directly with blocking waits ([`InlineSink`]), as
 //!   Gunicorn's sync worker blocks in `sendall`.
 
 use super::Shared;
 use super::executor::{Executor, Lane};
+use super::hub;
 use super::writer::{self, DirectIo, ResponseStart, ResponseWriter, WriteContext};
 use crate::wsgi::ResponseSink;
 use ferrocorn_http::{RequestHead, Version};
@@ -158,6 +167,9 @@ impl ResponseSink for InlineSink {
 pub struct WriteOp {
     kind: OpKind,
     reply: std::sync::mpsc::SyncSender<io::Result<()>>,
+    /// For a greenlet's write: wakes it once dropped, so declared after `reply`, which must
+    /// hold the answer (or be gone) by then.
+    _wake: Option<hub::Wake>,
 }
 
 enum OpKind {
@@ -188,18 +200,35 @@ impl ChannelSink {
     }
 
     fn call(&self, py: Python<'_>, kind: OpKind) -> io::Result<()> {
+        // Looked up only here, so an app that never calls write() pays nothing for it.
+        let (waiter, wake) = match hub::Waiter::here(py) {
+            Ok(Some((waiter, wake))) => (Some(waiter), Some(wake)),
+            Ok(None) => (None, None),
+            Err(e) => return Err(io::Error::other(e)),
+        };
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         {
             let mut q = self.lock();
             if q.closed {
+                drop(q);
+                if let Some(wake) = wake {
+                    wake.disarm(py);
+                }
                 return Err(gone());
             }
-            q.ops.push_back(WriteOp { kind, reply });
+            q.ops.push_back(WriteOp { kind, reply, _wake: wake });
         }
         self.wake.notify_one();
-        // The engine task writes while this thread waits without the GIL. (A greenlet class
-        // blocks its hub meanwhile, bounded by the io timeout.)
-        py.detach(move || answer.recv()).unwrap_or_else(|_| Err(gone()))
+        match waiter {
+            // A greenlet yields to its hub until the engine task is done with the op; the
+            // answer is in by then.
+            Some(waiter) => {
+                waiter.wait(py).map_err(io::Error::other)?;
+                answer.try_recv().unwrap_or_else(|_| Err(gone()))
+            }
+            // A thread waits without the GIL.
+            None => py.detach(move || answer.recv()).unwrap_or_else(|_| Err(gone())),
+        }
     }
 }
 
@@ -229,9 +258,13 @@ impl<S> Drop for Outlet<'_, S> {
     fn drop(&mut self) {
         // A write() from a thread the app left behind fails instead of waiting forever.
         if let Some(sink) = &self.ops {
-            let mut q = sink.lock();
-            q.closed = true;
-            q.ops.clear();
+            let dropped = {
+                let mut q = sink.lock();
+                q.closed = true;
+                std::mem::take(&mut q.ops)
+            };
+            // Dropped unlocked: a greenlet's wake-up goes through the hub's inbox.
+            drop(dropped);
         }
     }
 }
@@ -270,26 +303,40 @@ impl<'s, S: AsyncWrite + DirectIo + Unpin> Outlet<'s, S> {
         };
         let mut step = std::pin::pin!(sh.executor.run(lane, f));
         loop {
-            tokio::select! {
-                r = &mut step => return r,
+            let op = tokio::select! {
+                r = &mut step => {
+                    // What was queued before the step ended goes out before anything the engine
+                    // sends next: a write whose wait the app gave up (its greenlet library's
+                    // Timeout), or one from another of the app's threads.
+                    loop {
+                        let queued = ops.lock().ops.pop_front();
+                        let Some(op) = queued else { break };
+                        self.serve(sh, &cx, op, timeout).await;
+                    }
+                    return r;
+                }
                 _ = ops.wake.notified() => {
                     let Some(op) = ops.lock().ops.pop_front() else { continue };
                     // More may be queued (several app threads writing): look again next turn.
                     if !ops.lock().ops.is_empty() {
                         ops.wake.notify_one();
                     }
-                    let stream = &mut *self.stream;
-                    let result = match op.kind {
-                        OpKind::Interim(block) => send_async(&mut self.progress, &cx, stream, Op::Interim(&block), timeout).await,
-                        OpKind::Body(start, data) => {
-                            send_async(&mut self.progress, &cx, stream, Op::Body(start, &data), timeout).await
-                        }
-                    };
-                    sh.heartbeat.beat();
-                    let _ = op.reply.send(result);
+                    op
                 }
-            }
+            };
+            self.serve(sh, &cx, op, timeout).await;
         }
+    }
+
+    /// Writes one op from the app and answers it.
+    async fn serve(&mut self, sh: &Shared, cx: &WriteContext<'_>, op: WriteOp, timeout: Option<Duration>) {
+        let stream = &mut *self.stream;
+        let result = match op.kind {
+            OpKind::Interim(block) => send_async(&mut self.progress, cx, stream, Op::Interim(&block), timeout).await,
+            OpKind::Body(start, data) => send_async(&mut self.progress, cx, stream, Op::Body(start, &data), timeout).await,
+        };
+        sh.heartbeat.beat();
+        let _ = op.reply.send(result);
     }
 }
 

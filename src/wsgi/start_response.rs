@@ -251,7 +251,16 @@ impl Writer {
         sr.head_sent = true;
         // Not borrowed while the bytes go out: another thread of the app may look meanwhile.
         drop(sr);
-        sink.body(py, start, b).map_err(|e| PyOSError::new_err(format!("write() failed: the client connection is gone ({e})")))
+        sink.body(py, start, b).map_err(|e| sink_error(e, "write()"))
+    }
+}
+
+/// A sink's failure as the app sees it: an exception raised while the call waited (a greenlet
+/// library's Timeout, a kill) as itself, a lost client as an OSError.
+fn sink_error(e: std::io::Error, what: &str) -> PyErr {
+    match e.downcast::<PyErr>() {
+        Ok(raised) => raised,
+        Err(e) => PyOSError::new_err(format!("{what} failed: the client connection is gone ({e})")),
     }
 }
 
@@ -307,9 +316,9 @@ impl EarlyHints {
         }
         block.extend_from_slice(b"\r\n");
         match sink {
-            Some(sink) if !started && sink.interim_allowed() => sink
-                .interim(py, &block)
-                .map_err(|e| PyOSError::new_err(format!("early hints failed: the client connection is gone ({e})"))),
+            Some(sink) if !started && sink.interim_allowed() => {
+                sink.interim(py, &block).map_err(|e| sink_error(e, "early hints"))
+            }
             _ => Ok(()),
         }
     }

@@ -83,8 +83,11 @@ def serve_lanes(inbox, wait_readable, spawn, make_queue):
     ``inbox.take()`` returns ``(lane, job)`` pairs. Each lane is one request: its first job
     spawns a greenlet that runs every job of that lane in order, so the request keeps its
     greenlet (and greenlet-local state) until ``job`` is ``None``. Lane 0 runs here, in the
-    driver, for the engine's liveness ping. Returns when the engine has finished.
+    driver, for the engine's liveness ping and for waking greenlets that wait on the engine
+    (write() until its bytes are out): those wait on a ``make_queue()`` queue, which the
+    engine has this loop ``put`` into. Returns when the engine has finished.
     """
+    inbox.cooperate(make_queue)
     lanes = {}
     fd = inbox.fileno()
     while True:
