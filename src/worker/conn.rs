@@ -574,7 +574,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     let _queued = super::AppQueueGuard::new(sh);
     let lane = sh.executor.lane().await;
     // In flight from here (the app has a lane) until the response is written, on any return.
-    let _busy = sh.stats.as_ref().map(|s| s.begin());
+    let _busy = sh.stats.as_ref().map(|s| s.begin_request(&head.method, &head.path));
     sh.count_request();
 
     if crate::log::enabled(crate::log::Level::Debug) {
