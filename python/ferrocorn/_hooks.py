@@ -271,6 +271,38 @@ def report_stuck(frame, running_for):
         _core.log(40, "Worker (pid:%d) timed out; no request was in the app" % pid)
 
 
+def report_request_timeout(method, uri, port, running, limit):
+    """Logs a request that has stayed in the app past ``request_timeout``: its method, path and
+    running time, and the Python stack of the thread or greenlet still running it (found by its
+    environ: method, ``RAW_URI`` and, to tell identical requests apart, ``REMOTE_PORT``)."""
+    import threading
+    names = {t.ident: t.name for t in threading.enumerate()}
+    me = threading.get_ident()
+    frames = [(names.get(ident, str(ident)), f) for ident, f in sys._current_frames().items() if ident != me]
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is not None:
+        import gc
+        # A suspended greenlet is no thread: its frame is only reachable from the object.
+        for g in gc.get_objects():
+            if isinstance(g, greenlet.greenlet) and getattr(g, "gr_frame", None) is not None:
+                frames.append(("greenlet %#x" % id(g), g.gr_frame))
+    found = []
+    for name, f in frames:
+        env = _request_of(f)
+        if env is not None and env.get("REQUEST_METHOD") == method and env.get("RAW_URI") == uri:
+            found.append((name, f, env))
+    same_port = [x for x in found if port is not None and str(x[2].get("REMOTE_PORT")) == port]
+    found = same_port or found
+    what = _describe({"REQUEST_METHOD": method, "RAW_URI": uri})
+    head = "Request timed out in %s after %.1fs in the app (request_timeout is %gs); worker (pid:%d) will be " \
+           "replaced" % (what, running, limit, os.getpid())
+    if not found:
+        _core.log(40, head + "; the app's stack was not found (it has just returned, or is in native code)")
+    for name, f, env in found:
+        stack = "".join(traceback.format_stack(f)).rstrip()
+        _core.log(40, "%s (%s); the app was at:\nTraceback (most recent call last):\n%s" % (head, name, stack))
+
+
 def install_sync_handlers(worker, worker_int, worker_abort, wakeup_fd, running_for=None):
     """INT/QUIT and SIGABRT (the master's timeout) in a sync worker, as Gunicorn's worker has them.
 
