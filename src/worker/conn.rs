@@ -712,8 +712,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     let mut lane_slot = lane;
     // A call still running always has its lane (`lane_slot` is only empty when done).
     if let Some(mut running) = call.take() {
-        loop {
-            let Some(lane) = lane_slot.as_ref() else { break };
+        while let Some(lane) = lane_slot.as_ref() {
             if outlet.progress.failed {
                 // The client went away mid-stream: still close the iterable (PEP 3333), and
                 // run post_request once.
@@ -815,25 +814,20 @@ async fn timed_out<S: AsyncWrite + DirectIo + Unpin>(
 ) {
     // 503, not 504: ferrocorn is the origin server, not a gateway whose upstream failed, and
     // the condition is temporary (the worker is being replaced).
-    let (status, sent, headers): (&[u8], u64, Vec<(&[u8], &[u8])>);
     let w = outlet.progress.writer.take();
     match &w {
         Some(w) => {
-            status = &w.status;
-            sent = w.sent;
-            headers = if sh.access_log.is_some() { w.header_refs() } else { Vec::new() };
+            let headers = if sh.access_log.is_some() { w.header_refs() } else { Vec::new() };
+            log_access(sh, head, conn, &w.status, w.sent, &headers, &Captured::Nothing, started_at, t0);
         }
         None => {
-            status = b"503 Service Unavailable";
-            sent = 0;
-            headers = Vec::new();
             if !outlet.progress.failed {
                 let resp = response::error_response(503, "Service Unavailable", "Service Unavailable\n");
                 let _ = write_all(outlet.stream, &resp, sh).await;
             }
+            log_access(sh, head, conn, b"503 Service Unavailable", 0, &[], &Captured::Nothing, started_at, t0);
         }
     }
-    log_access(sh, head, conn, status, sent, &headers, &Captured::Nothing, started_at, t0);
     super::overtime::give_up(sh, lane, head, conn, in_app);
 }
 

@@ -134,8 +134,8 @@ impl WorkerStats {
             self.write_lane(lane, || {
                 w(L_STARTED_MS).store(crate::sys::monotonic_ms(), Ordering::Relaxed);
                 w(L_META).store(meta, Ordering::Relaxed);
-                store_bytes((L_METHOD..L_PATH).map(|i| w(i)), method);
-                store_bytes((L_PATH..L_PATH + PATH_BYTES / 8).map(|i| w(i)), path);
+                store_bytes((L_METHOD..L_PATH).map(&w), method);
+                store_bytes((L_PATH..L_PATH + PATH_BYTES / 8).map(w), path);
             });
         }
         busy
