@@ -589,7 +589,6 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
         socket: plain.map(|fd| (fd, client_socket.clone())),
     };
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
-    let in_app = Instant::now();
     let deadline = super::overtime::deadline(sh);
     let first = outlet.run(sh, &lane, &head, move |py| {
         let mut out = Vec::new();
@@ -598,7 +597,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
         (started, out, hook_state, captured)
     });
     let Some((started, mut out, hook_state, captured)) = super::overtime::within(deadline, first).await else {
-        timed_out(&mut outlet, sh, lane, &head, conn, in_app, started_at, t0).await;
+        timed_out(&mut outlet, sh, lane, &head, conn, deadline, started_at, t0).await;
         return false;
     };
     // The headers as sent are only collected when an access log will read them.
@@ -761,7 +760,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
             let Some((back, returned, step, hs)) = super::overtime::within(deadline, step).await else {
                 let lane = lane_slot.take();
                 if let Some(lane) = lane {
-                    timed_out(&mut outlet, sh, lane, &head, conn, in_app, started_at, t0).await;
+                    timed_out(&mut outlet, sh, lane, &head, conn, deadline, started_at, t0).await;
                 }
                 return false;
             };
@@ -808,7 +807,7 @@ async fn timed_out<S: AsyncWrite + DirectIo + Unpin>(
     lane: super::executor::Lane<'_>,
     head: &RequestHead,
     conn: &ConnInfo,
-    in_app: Instant,
+    deadline: Option<tokio::time::Instant>,
     started_at: SystemTime,
     t0: Instant,
 ) {
@@ -828,7 +827,7 @@ async fn timed_out<S: AsyncWrite + DirectIo + Unpin>(
             log_access(sh, head, conn, b"503 Service Unavailable", 0, &[], &Captured::Nothing, started_at, t0);
         }
     }
-    super::overtime::give_up(sh, lane, head, conn, in_app);
+    super::overtime::give_up(sh, lane, head, conn, deadline);
 }
 
 /// Ends a response that failed: a 500 when nothing was sent yet, else nothing more (the

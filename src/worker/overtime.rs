@@ -12,7 +12,7 @@ use crate::log_info;
 use crate::wsgi::{ConnInfo, Peer};
 use ferrocorn_http::RequestHead;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The deadline of a request whose app call starts now; `None` when the setting is off.
 pub fn deadline(sh: &Shared) -> Option<tokio::time::Instant> {
@@ -30,12 +30,13 @@ pub async fn within<R>(deadline: Option<tokio::time::Instant>, step: impl Future
 
 /// After the deadline: logs the stuck request, keeps its lane from serving anything else, and
 /// starts the worker's graceful replacement.
-pub fn give_up(sh: &Shared, lane: Lane<'_>, head: &RequestHead, conn: &ConnInfo, since: Instant) {
+pub fn give_up(sh: &Shared, lane: Lane<'_>, head: &RequestHead, conn: &ConnInfo, deadline: Option<tokio::time::Instant>) {
     let port = match (&conn.proxy, &conn.peer) {
         (Some(p), _) if p.source.is_some() => p.source.map(|s| s.port().to_string()),
         (_, Peer::Tcp(a)) => Some(a.port().to_string()),
         (_, Peer::Unix) => None,
     };
+    let limit = sh.settings.request_timeout.unwrap_or(Duration::ZERO);
     stuck::report_request(
         &sh.executor,
         stuck::Overdue {
@@ -43,8 +44,9 @@ pub fn give_up(sh: &Shared, lane: Lane<'_>, head: &RequestHead, conn: &ConnInfo,
             // RAW_URI is the target decoded as Latin-1.
             uri: head.target.iter().map(|&b| char::from(b)).collect(),
             port,
-            running: since.elapsed(),
-            limit: sh.settings.request_timeout.unwrap_or(Duration::ZERO),
+            // Counted from the deadline: no clock read on every request to know when it started.
+            running: limit.saturating_add(deadline.map_or(Duration::ZERO, |d| d.elapsed())),
+            limit,
         },
     );
     match sh.executor {
