@@ -49,6 +49,8 @@ def test_a_request_past_request_timeout_gets_503_and_its_worker_is_replaced(serv
     m = harness.wait_for(lambda: report(srv, "/sleep/30?id=7"), 10, what="the request timeout report")
     assert 2.9 <= float(m.group(1)) < 8 and int(m.group(2)) == pid, m.group(0)
     assert "in sleep" in m.group(4) and "misc.py" in m.group(4), m.group(4)
+    # The other request in the app is not mistaken for it.
+    assert srv.stderr().count("Request timed out in") == 1, srv.stderr()
     assert re.search(r'"GET /sleep/30\?id=7 HTTP/1.0" 503 ', srv.stdout()), srv.stdout()
 
     # Replaced gracefully: the old worker exits long before the stuck call would have returned,
@@ -82,6 +84,30 @@ def test_a_streaming_response_past_the_timeout_is_cut_and_logged(serve):
     m = harness.wait_for(lambda: report(srv, "/write-sleep?s=30"), 10, what="the request timeout report")
     assert "respond.py" in m.group(4)
     assert re.search(r'"GET /write-sleep\?s=30 HTTP/1.1" 200 ', srv.stdout()), srv.stdout()
+    harness.wait_workers(srv, 1, exclude=[pid], timeout=15)
+
+
+@pytest.mark.parametrize("cls", CLASSES[:2])
+def test_a_generator_stalling_between_pieces_is_cut_and_logged(serve, cls):
+    """The deadline covers every step of the body, not only the app call."""
+    srv = serve("overtime:app", *cls, "--request-timeout", "3", "--access-logfile", "-")
+    (pid,) = harness.wait_workers(srv, 1)
+    s = socket.create_connection(srv.addr, timeout=10)
+    s.sendall(b"GET /stream-then-stall HTTP/1.1\r\nHost: t\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)  # a socket.timeout here means the connection was left open
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.count(b"x") >= 512 * 1024, data[:200]
+    assert b"late" not in data and not data.endswith(b"0\r\n\r\n")
+    m = harness.wait_for(lambda: report(srv, "/stream-then-stall"), 10, what="the request timeout report")
+    assert "in stall_in_the_generator" in m.group(4), m.group(4)
+    # Only the stuck lane, not the server's own threads or idle greenlets.
+    assert srv.stderr().count("Request timed out in") == 1, srv.stderr()
+    assert re.search(r'"GET /stream-then-stall HTTP/1.1" 200 ', srv.stdout()), srv.stdout()
     harness.wait_workers(srv, 1, exclude=[pid], timeout=15)
 
 
