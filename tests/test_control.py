@@ -367,7 +367,9 @@ def test_busy_lanes_show_their_request_until_it_ends(serve, tmp_path):
     wait_socket(sock)
     (pid,) = harness.wait_workers(srv, 1)
     long_tail = "x" * 100
-    t, result = harness.in_flight(srv, "/sleep/3/%s?token=secret" % long_tail)
+    # The path as the app sees it (percent-decoded): an escape sequence must not reach a terminal.
+    t, result = harness.in_flight(srv, "/sleep/3/%%1b[31m%s?token=secret" % long_tail)
+    long_tail = "\x1b[31m" + long_tail
     harness.wait_marker(tmp_path, "sleeping")
     c = Raw(sock)
 
@@ -392,7 +394,8 @@ def test_busy_lanes_show_their_request_until_it_ends(serve, tmp_path):
     p = fctl("-s", str(sock), "-n", "1", "top")
     assert p.returncode == 0, p.stderr
     line = [ln for ln in p.stdout.splitlines() if "GET" in ln]
-    assert len(line) == 1 and ("/sleep/3/" + long_tail)[:64] + "..." in line[0], p.stdout
+    shown = ("/sleep/3/" + long_tail)[:64].replace("\x1b", "\\x1b") + "..."
+    assert len(line) == 1 and shown in line[0] and "\x1b" not in p.stdout, p.stdout
     t.join(15)
     assert result["r"].status == 200
     harness.wait_for(lambda: current("show workers")["current"] == [], 5, what="the lane to clear")
