@@ -308,6 +308,9 @@ fn build_spec(
         parse,
         keepalive: cfg.duration(Key::Keepalive).unwrap_or(FOREVER),
         io_timeout: timeout,
+        // The sync class runs the app on the engine's thread: nothing could answer meanwhile,
+        // and `timeout` already covers it (see note_settings).
+        request_timeout: cfg.duration(Key::RequestTimeout).filter(|t| !t.is_zero() && class != WorkerClass::Sync),
         max_requests: cfg.int_as(Key::MaxRequests),
         worker_connections: cfg.int_as::<usize>(Key::WorkerConnections).max(1),
         wire,
@@ -378,6 +381,12 @@ fn note_settings(cfg: &Config) {
         crate::log_debug!(
             "http_parser = {}: ferrocorn always uses its own strict HTTP parser",
             cfg.str(Key::HttpParser).unwrap_or("auto")
+        );
+    }
+    if cfg.duration(Key::RequestTimeout).is_some_and(|t| !t.is_zero()) && worker_class(cfg) == Ok(WorkerClass::Sync) {
+        crate::log_warning!(
+            "request_timeout is ignored by the sync worker class: its worker runs one request at a time, \
+             and `timeout` already answers it 500 and replaces the worker"
         );
     }
     // Each connection is a file descriptor: past the limit accept() fails with EMFILE, and the

@@ -357,3 +357,68 @@ def test_ferrocorn_ctl_reads_commands_from_stdin(serve, tmp_path):
     assert [a.get("pid") for a in answers[:1]] == [srv.pid]
     assert answers[1] == {"added": 1, "previous": 1, "total": 2}
     assert len(answers) == 2, "nothing after quit"
+
+
+@pytest.mark.beyond_gunicorn
+def test_busy_lanes_show_their_request_until_it_ends(serve, tmp_path):
+    sock = tmp_path / "ctl.sock"
+    srv = serve("misc:sleep", "-k", "gthread", "--threads", "2", "--control-socket", str(sock),
+                extra_env=harness.marker_env(tmp_path))
+    wait_socket(sock)
+    (pid,) = harness.wait_workers(srv, 1)
+    long_tail = "x" * 100
+    # The path as the app sees it (percent-decoded): an escape sequence must not reach a terminal.
+    t, result = harness.in_flight(srv, "/sleep/3/%%1b[31m%s?token=secret" % long_tail)
+    long_tail = "\x1b[31m" + long_tail
+    harness.wait_marker(tmp_path, "sleeping")
+    c = Raw(sock)
+
+    def current(command):
+        c.send({"id": command, "command": command})
+        answer = c.recv()
+        assert answer["status"] == "ok", answer
+        (w,) = [w for w in answer["data"]["workers"] if w["pid"] == pid]
+        return w
+
+    w = current("show workers")
+    # Gunicorn's fields are all still there.
+    assert {"pid", "age", "booted", "aborted", "last_heartbeat"} <= set(w)
+    (r,) = w["current"]
+    assert r["method"] == "GET" and w["current_unlisted"] == 0
+    # The path only (no query string), cut to 64 bytes.
+    assert r["path"] == ("/sleep/3/" + long_tail)[:64] and r["path_cut"] is True
+    first = r["running"]
+    time.sleep(0.6)
+    (r,) = current("show top")["current"]
+    assert r["running"] >= first + 0.4, (first, r)
+    p = fctl("-s", str(sock), "-n", "1", "top")
+    assert p.returncode == 0, p.stderr
+    line = [ln for ln in p.stdout.splitlines() if "GET" in ln]
+    shown = ("/sleep/3/" + long_tail)[:64].replace("\x1b", "\\x1b") + "..."
+    assert len(line) == 1 and shown in line[0] and "\x1b" not in p.stdout, p.stdout
+    t.join(15)
+    assert result["r"].status == 200
+    harness.wait_for(lambda: current("show workers")["current"] == [], 5, what="the lane to clear")
+    assert "GET" not in fctl("-s", str(sock), "-n", "1", "top").stdout
+    c.close()
+
+
+@pytest.mark.beyond_gunicorn
+def test_greenlet_lanes_are_capped_and_the_rest_counted(serve, tmp_path):
+    sock = tmp_path / "ctl.sock"
+    srv = serve("misc:sleep", "-k", "gevent", "--worker-connections", "50", "--control-socket", str(sock))
+    wait_socket(sock)
+    (pid,) = harness.wait_workers(srv, 1)
+    flights = [harness.in_flight(srv, "/sleep/3/n%d" % i) for i in range(11)]
+
+    def row():
+        (w,) = [w for w in gctl(sock, "show workers")["workers"] if w["pid"] == pid]
+        return w
+    w = harness.wait_for(lambda: (lambda w: w if len(w["current"]) + w["current_unlisted"] == 11 else None)(row()),
+                         10, what="11 requests in the app")
+    assert len(w["current"]) == 8 and w["current_unlisted"] == 3
+    assert {r["path"] for r in w["current"]} < {"/sleep/3/n%d" % i for i in range(11)}
+    assert "(+3 more requests in the app)" in fctl("-s", str(sock), "-n", "1", "top").stdout
+    for t, result in flights:
+        t.join(15)
+        assert result["r"].status == 200

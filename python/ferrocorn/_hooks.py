@@ -271,6 +271,74 @@ def report_stuck(frame, running_for):
         _core.log(40, "Worker (pid:%d) timed out; no request was in the app" % pid)
 
 
+def report_request_timeout(method, uri, port, running, limit):
+    """Logs a request that has stayed in the app past ``request_timeout``: its method, path and
+    running time, and the Python stack of the thread or greenlet still running it (found by its
+    environ: method, ``RAW_URI`` and, to tell identical requests apart, ``REMOTE_PORT``)."""
+    import threading
+    names = {t.ident: t.name for t in threading.enumerate()}
+    # Not threading.get_ident(): gevent's patching makes it a greenlet's id. The thread running
+    # this report is the one whose current stack holds this very frame.
+    here = sys._getframe()
+    frames = [(names.get(ident, "thread %s" % ident), f) for ident, f in sys._current_frames().items()
+              if not _holds(f, here)]
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is not None:
+        import gc
+        # A suspended greenlet is no thread: its frame is only reachable from the object.
+        for g in gc.get_objects():
+            if isinstance(g, greenlet.greenlet) and getattr(g, "gr_frame", None) is not None:
+                frames.append(("greenlet %#x" % id(g), g.gr_frame))
+    found, loose = [], []
+    for name, f in frames:
+        env = _request_of(f)
+        if env is not None and env.get("REQUEST_METHOD") == method and env.get("RAW_URI") == uri:
+            found.append((name, f, env))
+        elif env is None and _in_app(f):
+            # Pulling the body of a response (a generator, an iterable): the app's call, and
+            # its environ, are gone from the stack.
+            loose.append((name, f, None))
+    same_port = [x for x in found if port is not None and str(x[2].get("REMOTE_PORT")) == port]
+    found = same_port or found
+    what = _describe({"REQUEST_METHOD": method, "RAW_URI": uri})
+    head = "Request timed out in %s after %.1fs in the app (request_timeout is %gs); worker (pid:%d) will be " \
+           "replaced" % (what, running, limit, os.getpid())
+    if not found and len(loose) > 1:
+        head += "; producing its body, so one of these %d" % len(loose)
+    found = found or loose
+    if not found:
+        _core.log(40, head + "; the app's stack was not found (it has just returned, or is in native code)")
+    for name, f, env in found:
+        stack = "".join(traceback.format_stack(f)).rstrip()
+        _core.log(40, "%s (%s); the app was at:\nTraceback (most recent call last):\n%s" % (head, name, stack))
+
+
+def _holds(frame, target):
+    while frame is not None:
+        if frame is target:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_SERVER_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+                     for m in [sys.modules[__name__.rpartition(".")[0]]])
+
+
+def _in_app(frame):
+    """Whether a stack runs application code: some frame outside ferrocorn's own files and the
+    event-loop libraries (an idle lane greenlet waits in those only)."""
+    dirs = _SERVER_DIRS + tuple(
+        os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+        for m in (sys.modules.get("gevent"), sys.modules.get("eventlet"), sys.modules.get("greenlet"))
+        if m is not None and getattr(m, "__file__", None))
+    while frame is not None:
+        if not os.path.abspath(frame.f_code.co_filename).startswith(dirs):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def install_sync_handlers(worker, worker_int, worker_abort, wakeup_fd, running_for=None):
     """INT/QUIT and SIGABRT (the master's timeout) in a sync worker, as Gunicorn's worker has them.
 

@@ -104,6 +104,7 @@ def format_answer(command, data):
             beat = w.get("last_heartbeat")
             lines.append("%-8s %-5s %-7s %s" % (w["pid"], w["age"], "yes" if w.get("booted") else "no",
                                                "-" if beat is None else "%.2fs ago" % beat))
+            lines.extend(_current(w))
         if "arbiter" in data:
             lines.insert(0, "master pid %s" % data["arbiter"]["pid"])
         lines.append("%d workers" % len(rows))
@@ -145,7 +146,26 @@ def render_top(data, previous, interval):
         lines.append("%-8s %4s %8s %9s %6s %9s %6s %s" % (
             w["pid"], w["age"], _seconds(w.get("uptime")), _num(w.get("requests")),
             _num(w.get("in_flight")), _mib(w.get("rss_bytes")), cpu, state))
+        lines.extend(_current(w))
     return "\n".join(lines)
+
+
+def _current(w):
+    """One line per request the worker has in the app (oldest first), then how many more."""
+    out = []
+    for r in sorted(w.get("current") or [], key=lambda r: -(r.get("running") or 0)):
+        path = _printable(r.get("path", "")) + ("..." if r.get("path_cut") else "")
+        out.append("  %7.1fs  %-7s %s" % (r.get("running") or 0, _printable(r.get("method", "")), path))
+    more = w.get("current_unlisted") or 0
+    if more:
+        out.append("  (+%d more request%s in the app)" % (more, "" if more == 1 else "s"))
+    return out
+
+
+def _printable(text):
+    """A client chose these bytes: escape anything that could drive the terminal."""
+    return "".join(c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 256 else "\\u%04x" % ord(c)
+                   for c in str(text))
 
 
 def top(client, interval, count):

@@ -582,7 +582,8 @@ impl Arbiter {
     fn execute(&mut self, py: Python<'_>, cmd: &Command) -> Result<Value, String> {
         Ok(match *cmd {
             Command::Show(Show::Workers) => {
-                let workers = self.worker_rows(|_, _| Map::new());
+                // Gunicorn's fields, plus what each busy lane is doing (ferrocorn's own).
+                let workers = self.worker_rows(|_, w| self.lane_fields(w));
                 json!({"count": workers.len(), "workers": workers})
             }
             Command::Show(Show::All) => {
@@ -715,6 +716,23 @@ impl Arbiter {
         rows.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// `current`: the requests the worker has in the app (method, path, seconds running), up
+    /// to the lane entries it publishes; `current_unlisted`: how many more are in flight.
+    fn lane_fields(&self, w: &super::WorkerInfo) -> Map<String, Value> {
+        let mut m = Map::new();
+        let Some(stats) = self.metrics.as_ref().map(|t| t.stats(w.slot)) else { return m };
+        let lanes = stats.lanes();
+        let in_flight = stats.snapshot().in_flight;
+        let listed = u64::try_from(lanes.len()).unwrap_or(u64::MAX);
+        let rows: Vec<Value> = lanes
+            .into_iter()
+            .map(|l| json!({"method": l.method, "path": l.path, "path_cut": l.cut, "running": round2(l.running.as_secs_f64())}))
+            .collect();
+        m.insert("current".into(), Value::Array(rows));
+        m.insert("current_unlisted".into(), in_flight.saturating_sub(listed).into());
+        m
+    }
+
     /// `show top`: what `ferrocorn ctl top` draws.
     fn top(&self) -> Value {
         let workers = self.worker_rows(|pid, w| {
@@ -728,6 +746,7 @@ impl Arbiter {
             m.insert("busy_seconds".into(), json!(stats.map(|s| round2(Duration::from_micros(s.busy_us).as_secs_f64()))));
             m.insert("rss_bytes".into(), json!(rss_bytes(pid)));
             m.insert("cpu_seconds".into(), json!(cpu_seconds(pid)));
+            m.extend(self.lane_fields(w));
             m
         });
         json!({

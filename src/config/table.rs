@@ -336,6 +336,17 @@ settings! {
         "Seconds a worker may stay silent before the master kills and replaces it.",
         "A worker that neither finishes a request nor reports in for this long is considered \
          hung. `0` disables the check.";
+    RequestTimeout = "request_timeout", WorkerProcesses, ["--request-timeout"], m("INT"), Store,
+        K::Seconds, D::Int(0), true,
+        "Seconds one request may spend in the application before it is answered 503.",
+        "For `gthread`, `gevent`, `eventlet` and `tornado`, where `timeout` cannot see one slow request \
+         because the worker keeps serving others. A request still in the app past it is answered \
+         `503 Service Unavailable` (if nothing was sent yet; else its connection is closed), its \
+         Python stack is logged with its method, path and running time, and since running Python \
+         code cannot be stopped safely, its worker stops accepting, finishes its other requests and \
+         is replaced, as after `max_requests`. Named after what Gunicorn users ask for \
+         (gunicorn#2086); not a Gunicorn setting. `0` turns it off. The `sync` class ignores it: \
+         there the worker is the request, and `timeout` already answers 500 and replaces it.";
     GracefulTimeout = "graceful_timeout", WorkerProcesses, ["--graceful-timeout"], m("INT"), Store,
         K::Seconds, D::Int(30), true,
         "Seconds workers get to finish in-flight requests when asked to stop.",

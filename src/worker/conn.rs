@@ -580,7 +580,7 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     let _queued = super::AppQueueGuard::new(sh);
     let lane = sh.executor.lane().await;
     // In flight from here (the app has a lane) until the response is written, on any return.
-    let _busy = sh.stats.as_ref().map(|s| s.begin());
+    let _busy = sh.stats.as_ref().map(|s| s.begin_request(&head.method, &head.path));
     sh.count_request();
 
     if crate::log::enabled(crate::log::Level::Debug) {
@@ -595,14 +595,17 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
         socket: plain.map(|fd| (fd, client_socket.clone())),
     };
     let (app, h, c) = (sh.app.clone(), head.clone(), conn.clone());
-    let (started, mut out, hook_state, captured) = outlet
-        .run(sh, &lane, &head, move |py| {
-            let mut out = Vec::new();
-            let mut captured = Captured::Nothing;
-            let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, args, &mut captured);
-            (started, out, hook_state, captured)
-        })
-        .await;
+    let deadline = super::overtime::deadline(sh);
+    let first = outlet.run(sh, &lane, &head, move |py| {
+        let mut out = Vec::new();
+        let mut captured = Captured::Nothing;
+        let (started, hook_state) = start_app(py, &app, &h, &c, body, &mut out, args, &mut captured);
+        (started, out, hook_state, captured)
+    });
+    let Some((started, mut out, hook_state, captured)) = super::overtime::within(deadline, first).await else {
+        timed_out(&mut outlet, sh, lane, &head, conn, deadline, started_at, t0).await;
+        return false;
+    };
     // The headers as sent are only collected when an access log will read them.
     let log = |sh: &Shared, status: &[u8], sent: u64, w: Option<&ResponseWriter>| {
         let headers = match (w, &sh.access_log) {
@@ -711,8 +714,10 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
     // One buffer for the pieces, moved to the app's lane and back each step.
     let mut data = out;
     let mut produced = 0u64;
-    if let (Some(lane), Some(mut running)) = (lane.as_ref(), call.take()) {
-        loop {
+    let mut lane_slot = lane;
+    // A call still running always has its lane (`lane_slot` is only empty when done).
+    if let Some(mut running) = call.take() {
+        while let Some(lane) = lane_slot.as_ref() {
             if outlet.progress.failed {
                 // The client went away mid-stream: still close the iterable (PEP 3333), and
                 // run post_request once.
@@ -734,32 +739,37 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
             let meta = finish_meta.clone();
             let before = produced;
             data.clear();
-            let (back, returned, step, hs) = outlet
-                .run(sh, lane, &head, move |py| {
-                    let r = running.pull(py, &mut data, PULL_BUDGET);
-                    let produced = before + data.len() as u64;
-                    let finish = |py: Python<'_>| {
-                        if let (Some(state), Some(meta)) = (&hs, &meta) {
-                            run_post_request(py, &app, state, &meta.0, &meta.1, meta.2, produced, &target);
-                        }
-                    };
-                    match r {
-                        Ok(Pull::More) => (Some(running), data, Ok(()), hs),
-                        Ok(Pull::Done) => {
-                            close_call(py, running, &target.target);
-                            finish(py);
-                            (None, data, Ok(()), None)
-                        }
-                        Err(f) => {
-                            report_failure(py, &target, &f);
-                            close_call(py, running, &target.target);
-                            finish(py);
-                            let exit = if let AppFailure::Exit(code) = f { Some(code) } else { None };
-                            (None, data, Err(exit), None)
-                        }
+            let step = outlet.run(sh, lane, &head, move |py| {
+                let r = running.pull(py, &mut data, PULL_BUDGET);
+                let produced = before + data.len() as u64;
+                let finish = |py: Python<'_>| {
+                    if let (Some(state), Some(meta)) = (&hs, &meta) {
+                        run_post_request(py, &app, state, &meta.0, &meta.1, meta.2, produced, &target);
                     }
-                })
-                .await;
+                };
+                match r {
+                    Ok(Pull::More) => (Some(running), data, Ok(()), hs),
+                    Ok(Pull::Done) => {
+                        close_call(py, running, &target.target);
+                        finish(py);
+                        (None, data, Ok(()), None)
+                    }
+                    Err(f) => {
+                        report_failure(py, &target, &f);
+                        close_call(py, running, &target.target);
+                        finish(py);
+                        let exit = if let AppFailure::Exit(code) = f { Some(code) } else { None };
+                        (None, data, Err(exit), None)
+                    }
+                }
+            });
+            let Some((back, returned, step, hs)) = super::overtime::within(deadline, step).await else {
+                let lane = lane_slot.take();
+                if let Some(lane) = lane {
+                    timed_out(&mut outlet, sh, lane, &head, conn, deadline, started_at, t0).await;
+                }
+                return false;
+            };
             data = returned;
             hook_state = hs;
             produced += data.len() as u64;
@@ -788,10 +798,42 @@ async fn handle<S: AsyncWrite + DirectIo + Unpin>(
             }
         }
     }
-    drop(lane);
+    drop(lane_slot);
     let Some(w) = outlet.progress.writer.take() else { return false };
     log(sh, &w.status, w.sent, Some(&w));
     !outlet.progress.failed && w.keep_alive()
+}
+
+/// The app ran past `request_timeout`: answers 503 if nothing was sent yet (else the
+/// connection just closes), writes the access line, and hands the stuck lane to `overtime`.
+#[allow(clippy::too_many_arguments)]
+async fn timed_out<S: AsyncWrite + DirectIo + Unpin>(
+    outlet: &mut Outlet<'_, S>,
+    sh: &Shared,
+    lane: super::executor::Lane<'_>,
+    head: &RequestHead,
+    conn: &ConnInfo,
+    deadline: Option<tokio::time::Instant>,
+    started_at: SystemTime,
+    t0: Instant,
+) {
+    // 503, not 504: ferrocorn is the origin server, not a gateway whose upstream failed, and
+    // the condition is temporary (the worker is being replaced).
+    let w = outlet.progress.writer.take();
+    match &w {
+        Some(w) => {
+            let headers = if sh.access_log.is_some() { w.header_refs() } else { Vec::new() };
+            log_access(sh, head, conn, &w.status, w.sent, &headers, &Captured::Nothing, started_at, t0);
+        }
+        None => {
+            if !outlet.progress.failed {
+                let resp = response::error_response(503, "Service Unavailable", "Service Unavailable\n");
+                let _ = write_all(outlet.stream, &resp, sh).await;
+            }
+            log_access(sh, head, conn, b"503 Service Unavailable", 0, &[], &Captured::Nothing, started_at, t0);
+        }
+    }
+    super::overtime::give_up(sh, lane, head, conn, deadline);
 }
 
 /// Ends a response that failed: a 500 when nothing was sent yet, else nothing more (the

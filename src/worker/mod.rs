@@ -10,6 +10,7 @@ mod drain;
 pub mod executor;
 pub mod heartbeat;
 pub mod hub;
+mod overtime;
 mod reload;
 pub mod sink;
 pub mod stats;
@@ -47,6 +48,8 @@ pub struct WorkerSettings {
     pub keepalive: Duration,
     /// Deadline for each read or write on a client; `None` when `timeout` is 0.
     pub io_timeout: Option<Duration>,
+    /// `request_timeout`: how long one request may stay in the app (not for sync); `None` off.
+    pub request_timeout: Option<Duration>,
     /// Requests before this worker restarts (jitter already applied); 0 = never.
     pub max_requests: u64,
     /// Open connections per worker before accepting pauses.

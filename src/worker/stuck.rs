@@ -23,3 +23,30 @@ pub fn report_threads(py: Python<'_>) {
         crate::log_error!("cannot report what the worker was doing: {}", crate::wsgi::format_exception(py, &e));
     }
 }
+
+/// What [`report_request`] logs about a request past `request_timeout`.
+pub struct Overdue {
+    pub method: String,
+    /// The request target as the client sent it (`RAW_URI`).
+    pub uri: String,
+    /// `REMOTE_PORT` as the app's environ has it, to tell apart two identical requests.
+    pub port: Option<String>,
+    pub running: std::time::Duration,
+    pub limit: std::time::Duration,
+}
+
+/// Logs the Python stack of the thread or greenlet still running a request that went past
+/// `request_timeout` (see `report_request_timeout` in python/ferrocorn/_hooks.py). A greenlet's
+/// frames are read on its own loop's thread (the driver lane); a pool thread's from here.
+pub fn report_request(exec: &super::executor::Executor, overdue: Overdue) {
+    let job = move |py: Python<'_>| {
+        let args = (overdue.method, overdue.uri, overdue.port, overdue.running.as_secs_f64(), overdue.limit.as_secs_f64());
+        if let Err(e) = py.import("ferrocorn._hooks").and_then(|m| m.call_method1("report_request_timeout", args)) {
+            crate::log_error!("cannot report the timed-out request: {}", crate::wsgi::format_exception(py, &e));
+        }
+    };
+    match exec {
+        super::executor::Executor::Hub { .. } => exec.detached(job),
+        _ => Python::attach(job),
+    }
+}

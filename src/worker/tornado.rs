@@ -209,7 +209,7 @@ pub async fn handle<S: AsyncWrite + Unpin>(
     let times = (SystemTime::now(), Instant::now());
     let lane = sh.executor.lane().await;
     // In flight from here until the response is written (see conn::handle).
-    let _busy = sh.stats.as_ref().map(|s| s.begin());
+    let _busy = sh.stats.as_ref().map(|s| s.begin_request(&head.method, &head.path));
     sh.count_request();
 
     let (tx, mut rx) = mpsc::unbounded_channel();
