@@ -713,7 +713,12 @@ impl OpenGuard {
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.open.set(self.0.open.get() - 1);
-        self.0.conn_closed.notify_one();
+        // Every waiter, not one: the accept loop (waiting for a free `worker_connections` slot)
+        // and the worker's main loop (waiting for the last connection while draining) both wait
+        // on this, and `notify_one` woke whichever had registered first, so the accept loop could
+        // sleep on while the backlog filled. No wake-up is lost for want of a stored permit: the
+        // engine is single-threaded, and each waiter checks `open` and registers in one poll.
+        self.0.conn_closed.notify_waiters();
     }
 }
 
