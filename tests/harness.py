@@ -61,9 +61,8 @@ def run_cmd(args, cwd=None, env=None, timeout=30, extra_env=None):
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def proc_children(pid):
-    """Pids whose parent is ``pid`` (read from /proc)."""
-    out = []
+def _live_procs():
+    """(pid, ppid, pgid) of every live (non-zombie) process, read from /proc."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -74,9 +73,13 @@ def proc_children(pid):
             continue
         # the command name is in parentheses and may contain spaces
         fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            out.append(int(name))
-    return sorted(out)
+        if fields[0] != "Z":
+            yield int(name), int(fields[1]), int(fields[2])
+
+
+def proc_children(pid):
+    """Pids whose parent is ``pid``."""
+    return sorted(p for p, ppid, _ in _live_procs() if ppid == pid)
 
 
 def proc_tree(pid):
@@ -89,20 +92,40 @@ def proc_tree(pid):
 
 
 def group_members(pgid):
-    """Live (non-zombie) pids whose process group is ``pgid``."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(name))
-    return sorted(out)
+    """Live pids whose process group is ``pgid``."""
+    return sorted(p for p, _, group in _live_procs() if group == pgid)
+
+
+class UdpListener:
+    """A loopback UDP socket collecting datagrams (statsd, syslog) on a thread."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.items = []
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.items.append(data.decode("utf-8", "replace"))
+
+    def wait(self, pred, what, timeout=IO_TIMEOUT):
+        return wait_for(lambda: [i for i in list(self.items) if pred(i)], timeout, what=what)
+
+    def close(self):
+        self._stop = True
+        self._t.join(2)
+        self.sock.close()
 
 
 def cmdline(pid):

@@ -5,7 +5,6 @@ and as the Prometheus gauge `ferrocorn_listen_backlog` on `--metrics-bind`."""
 import os
 import socket
 import sys
-import threading
 import time
 
 import pytest
@@ -17,32 +16,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tc
 QUEUED = 5
 
 
-class Udp:
-    """Collects statsd datagrams on a loopback port."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.items = []
-        self._stop = False
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _run(self):
-        while not self._stop:
-            try:
-                self.items.append(self.sock.recv(65536).decode("utf-8", "replace"))
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    def close(self):
-        self._stop = True
-        self._t.join(2)
-        self.sock.close()
+Udp = harness.UdpListener
 
 
 def occupy_and_queue(srv, tmp_path):

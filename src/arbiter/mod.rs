@@ -780,15 +780,7 @@ impl Arbiter {
     }
 
     fn jitter(&mut self) -> u64 {
-        let j = self.spec.max_requests_jitter;
-        if j == 0 {
-            return 0;
-        }
-        // xorshift64: plenty for spreading restarts, no crate needed.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng % j.saturating_add(1)
+        self.draw(self.spec.max_requests_jitter)
     }
 
     fn spawn_worker(&mut self, py: Python<'_>) -> Option<i32> {

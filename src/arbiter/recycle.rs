@@ -33,8 +33,9 @@ pub struct Recycling {
 }
 
 impl Arbiter {
-    /// A random amount in `0..=max` (xorshift64 on the master's seed; plenty for spreading).
-    fn draw(&mut self, max: u64) -> u64 {
+    /// A random amount in `0..=max` (xorshift64 on the master's seed: plenty for spreading
+    /// restarts and recycling, no crate needed). Also draws `max_requests_jitter`.
+    pub(super) fn draw(&mut self, max: u64) -> u64 {
         if max == 0 {
             return 0;
         }
